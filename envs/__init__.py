@@ -1,0 +1,31 @@
+"""Book environments, installed as ``rlcore.envs`` and registered with gymnasium as ``rlcore/...``.
+
+Registration uses string entry points, so importing this package (which ``import rlcore`` does)
+is cheap: an env's module is imported only when ``gymnasium.make`` builds it.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from rlcore.envs._finite import FiniteModelEnv
+
+# (id, entry point, registration kwargs). Keep ids stable: they are public names.
+_ENVS: tuple[tuple[str, str, dict], ...] = (
+)
+
+
+def _register() -> None:
+    for env_id, entry_point, kwargs in _ENVS:
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point, **kwargs)
+
+
+def ids() -> list[str]:
+    """The gymnasium ids rlcore registers, sorted."""
+    return sorted(env_id for env_id, _, _ in _ENVS)
+
+
+_register()
+
+__all__ = ["FiniteModelEnv", "ids"]
