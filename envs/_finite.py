@@ -68,7 +68,9 @@ class FiniteModelEnv(gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[int, dict[str, Any]]:
         super().reset(seed=seed)
-        self.s = int(self.np_random.choice(len(self.initial_state_distrib), p=self.initial_state_distrib))
+        self.s = int(
+            self.np_random.choice(len(self.initial_state_distrib), p=self.initial_state_distrib)
+        )
         self.lastaction = None
         return self.s, {"prob": 1.0}
 

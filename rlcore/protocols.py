@@ -1,6 +1,7 @@
 """The protocols every rlcore component honours.
 
-- ``Policy``: ``act(obs, *, explore=False) -> action``; ``seed(seed)`` resets its randomness.
+- ``Policy``: ``act(obs, *, explore=False) -> action``; ``seed(seed)`` resets its randomness;
+  ``reset()`` starts an episode (clears per-episode state such as an action queue).
 - ``TabularPolicy``: a Policy over a finite state space that also gives action probabilities.
 - ``Agent``: a Policy that learns from ``observe(transition)``; whatever it needs (an episode
   buffer for Monte Carlo, an n-step window, a replay buffer) is its own business. ``observe`` may
@@ -33,6 +34,11 @@ class Policy(Protocol):
 
     def seed(self, seed: int | None) -> None:
         """Reset the policy's random generator from ``seed`` (None: fresh entropy)."""
+        ...
+
+    def reset(self) -> None:
+        """Start a new episode: clear per-episode state (an action queue, eligibility traces,
+        an n-step window). Learned values are kept. ``rlcore.run`` calls it before each episode."""
         ...
 
 

@@ -232,11 +232,7 @@ def name_of(obj: Any) -> str:
     Raises:
         UnknownNameError: when neither the object nor its type is exported.
     """
-    for candidate in (obj, type(obj)):
-        found = _name_of.get(id(candidate))
-        if found is not None and _by_name.get(found) is candidate:
-            return found
-    _load(None)
+    # No lazy loading needed: an object that exists has had its module (and export) run.
     for candidate in (obj, type(obj)):
         found = _name_of.get(id(candidate))
         if found is not None and _by_name.get(found) is candidate:

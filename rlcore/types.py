@@ -87,7 +87,9 @@ class History:
             "lengths": [int(n) for n in self.lengths],
             "wall_times": [float(w) for w in self.wall_times],
             "terminated": [bool(t) for t in self.terminated],
-            "metrics": {k: [[int(s), _json_float(v)] for s, v in v_] for k, v_ in self.metrics.items()},
+            "metrics": {
+                k: [[int(s), _json_float(v)] for s, v in v_] for k, v_ in self.metrics.items()
+            },
             "steps": int(self.steps),
             "config": self.config,
         }
@@ -133,4 +135,3 @@ class History:
 def _json_float(v: float) -> float | str:
     v = float(v)
     return v if math.isfinite(v) else repr(v)
-

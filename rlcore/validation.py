@@ -37,12 +37,16 @@ def check_range(
     if not ok:
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
-        interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
+        left = "(" if low_open or low is None else "["
+        right = ")" if high_open or high is None else "]"
+        interval = f"{left}{lo}, {hi}{right}"
         raise ValueError(f"{name}={value!r} is outside {interval}." + (f" {hint}" if hint else ""))
     return v
 
 
-def check_int(name: str, value: Any, low: int | None = None, high: int | None = None, *, hint: str = "") -> int:
+def check_int(
+    name: str, value: Any, low: int | None = None, high: int | None = None, *, hint: str = ""
+) -> int:
     """Return ``int(value)`` for an integer in [low, high], else raise."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")

@@ -204,7 +204,8 @@ class FiniteMDP:
         if "pc" not in self._cache:
             data = np.where(self.terminated, 0.0, self.prob)
             m = sp.csr_matrix(
-                (data, self.next_state, self.indptr), shape=(self.n_states * self.n_actions, self.n_states)
+                (data, self.next_state, self.indptr),
+                shape=(self.n_states * self.n_actions, self.n_states),
             )
             m.sum_duplicates()
             m.eliminate_zeros()
@@ -225,7 +226,7 @@ class FiniteMDP:
         return self.expected_reward + gamma * pv.reshape(self.n_states, self.n_actions)
 
     def policy_matrices(self, pi: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
-        """(P_pi, r_pi) for a stochastic policy pi of shape (S, A): P_pi (S, S) sparse, r_pi (S,)."""
+        """(P_pi, r_pi) for a policy pi of shape (S, A): P_pi (S, S) sparse, r_pi (S,)."""
         S, A = self.n_states, self.n_actions
         rows = np.arange(S * A)
         weights = sp.csr_matrix((pi.reshape(-1), (rows // A, rows)), shape=(S, S * A))
@@ -237,7 +238,7 @@ class FiniteMDP:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Draw one outcome for each (s, a) pair: (next_state, reward, terminated), each like s."""
         if "cum" not in self._cache:
-            # Cumulative probabilities shifted by the row index, so one searchsorted serves all rows.
+            # Cumulative probabilities shifted by the row index: one searchsorted serves all rows.
             counts = np.diff(self.indptr)
             rows = np.repeat(np.arange(self.n_states * self.n_actions), counts)
             cum = np.cumsum(self.prob)

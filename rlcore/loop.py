@@ -1,0 +1,395 @@
+"""The one interaction loop every rlcore agent shares.
+
+``run(agent, env, episodes=... | steps=..., seed=...)``:
+
+1. seeds the env (``reset(seed=...)`` once, then the env's own stream), its action space and the
+   agent, from one ``numpy.random.SeedSequence`` so the same seed gives the same numbers;
+2. for each step: ``a = agent.act(obs, explore=...)``, ``env.step(a)``, and, when learning,
+   ``agent.observe(Transition(obs, a, r, next_obs, terminated, truncated))``;
+3. distinguishes ``terminated`` (S_{t+1} is terminal: no bootstrap) from ``truncated`` (a time limit
+   cut the episode: bootstrap from S_{t+1}); ``max_episode_steps`` truncates like a TimeLimit;
+4. records per-episode return, length, wall time and whatever metrics ``observe`` returns into a
+   ``History``, logs them to TensorBoard (``charts/...``) and CSV/JSON when ``logdir`` is given, and
+   shows a progress bar on long runs when attached to a terminal.
+
+Vector envs (``gymnasium.vector.VectorEnv``) run through the same loop with batched ``act`` and
+``observe``; they must use ``autoreset_mode=SAME_STEP`` so every transition in a batch is real
+(the final observation of an ending episode is substituted into ``next_obs``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from rlcore.protocols import Agent, Policy
+from rlcore.types import History, Transition
+from rlcore.validation import check_int
+
+
+class Callback:
+    """Hooks into ``run``. Override what you need; the loop calls only overridden hooks per step.
+
+    ``on_step`` and ``on_episode_end`` may return True to stop the run early.
+    """
+
+    def on_run_start(self, history: History) -> None:
+        """Called once before the first step."""
+
+    def on_step(
+        self, step: int, transition: Transition, metrics: Mapping[str, float] | None
+    ) -> bool | None:
+        """Called after every environment step (after ``observe`` when learning)."""
+
+    def on_episode_end(self, episode: int, history: History) -> bool | None:
+        """Called when an episode ends; ``history`` already holds it."""
+
+    def on_run_end(self, history: History) -> None:
+        """Called once at the end."""
+
+
+def make_env(env: str | gym.Env, **env_kwargs: Any) -> gym.Env:
+    """An env from a gymnasium id (``"rlcore/..."`` ids included) or an env passed through."""
+    if isinstance(env, str):
+        if env not in gym.registry:
+            import difflib
+
+            close = difflib.get_close_matches(env, list(gym.registry), n=3, cutoff=0.5)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise gym.error.NameNotFound(
+                f"unknown environment id {env!r}.{hint} List ids with `rlcore envs`."
+            )
+        return gym.make(env, **env_kwargs)
+    if env_kwargs:
+        raise TypeError("env_kwargs are only used when env is given as an id string")
+    if not isinstance(env, (gym.Env, gym.vector.VectorEnv)):
+        raise TypeError(
+            f"env must be a gymnasium Env, VectorEnv or an env id, got {type(env).__name__}"
+        )
+    return env
+
+
+def make_vector_env(
+    env_id: str, num_envs: int, *, asynchronous: bool = False, **env_kwargs: Any
+) -> gym.vector.VectorEnv:
+    """A vector env of ``num_envs`` copies of ``env_id`` with SAME_STEP autoreset, as ``run`` needs.
+
+    Synchronous by default: for cheap envs the process overhead of ``AsyncVectorEnv`` made it
+    8-9x slower on a 2-core machine (FIELD-NOTES).
+    """
+    check_int("num_envs", num_envs, 1)
+    if env_id not in gym.registry:
+        make_env(env_id)  # raises with suggestions
+    return gym.make_vec(
+        env_id,
+        num_envs,
+        vectorization_mode="async" if asynchronous else "sync",
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+        **env_kwargs,
+    )
+
+
+def run(
+    agent: Policy,
+    env: str | gym.Env | gym.vector.VectorEnv,
+    *,
+    episodes: int | None = None,
+    steps: int | None = None,
+    seed: int | None = None,
+    learn: bool | None = None,
+    explore: bool | None = None,
+    max_episode_steps: int | None = None,
+    callbacks: Sequence[Callback] = (),
+    logdir: str | Path | None = None,
+    progress: bool | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+) -> History:
+    """Run ``agent`` in ``env`` for a number of episodes and/or steps.
+
+    Args:
+        agent: a Policy; if it is an Agent (has ``observe``) it learns by default.
+        env: a gymnasium Env, a SAME_STEP-autoreset VectorEnv, or an env id.
+        episodes: stop after this many finished episodes.
+        steps: stop after this many environment steps (a vector env step counts num_envs).
+            At least one of ``episodes`` / ``steps`` is required; with both, the first reached.
+        seed: seeds env, action space and agent; the same seed gives the same History on CPU.
+        learn: call ``agent.observe``; default True for Agents, False for plain Policies.
+        explore: passed to ``agent.act``; default equals ``learn``.
+        max_episode_steps: truncate episodes at this length (in addition to the env's own limit).
+        callbacks: ``Callback`` objects.
+        logdir: if given, writes TensorBoard events, ``metrics.csv``, ``history.json`` and
+            ``episodes.csv`` there.
+        progress: show a tqdm bar; default: only when stderr is a terminal.
+        env_kwargs: keyword arguments for ``gymnasium.make`` when ``env`` is an id.
+
+    Returns:
+        The run's History.
+    """
+    if episodes is None and steps is None:
+        raise ValueError(
+            "run() needs a budget: pass episodes=N and/or steps=N (positive integers)."
+        )
+    if episodes is not None:
+        check_int("episodes", episodes, 1, hint="Pass a positive number of episodes.")
+    if steps is not None:
+        check_int("steps", steps, 1, hint="Pass a positive number of steps.")
+    if max_episode_steps is not None:
+        check_int("max_episode_steps", max_episode_steps, 1)
+    if not isinstance(agent, Policy):
+        raise TypeError(
+            f"{type(agent).__name__} does not implement the Policy protocol: it needs "
+            "act(obs, *, explore=False), seed(seed) and reset() (see rlcore.protocols)."
+        )
+    is_agent = isinstance(agent, Agent)
+    if learn is None:
+        learn = is_agent
+    elif learn and not is_agent:
+        raise TypeError(
+            f"learn=True needs an Agent with observe(transition); {type(agent).__name__} has none."
+        )
+    if explore is None:
+        explore = learn
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must be rlcore.Callback instances, got {type(cb).__name__}")
+
+    owns_env = isinstance(env, str)
+    env = make_env(env, **dict(env_kwargs or {})) if owns_env else make_env(env)
+    history = History(
+        config={
+            "agent": _describe(agent),
+            "env": _env_name(env),
+            "seed": seed,
+            "episodes": episodes,
+            "steps": steps,
+            "learn": learn,
+            "explore": explore,
+        }
+    )
+    loop = _vector_loop if isinstance(env, gym.vector.VectorEnv) else _single_loop
+    logger = None
+    if logdir is not None:
+        from rlcore.logger import ScalarLogger
+
+        logger = ScalarLogger(logdir)
+    bar = _progress_bar(progress, episodes, steps)
+    try:
+        for cb in callbacks:
+            cb.on_run_start(history)
+        loop(
+            agent,
+            env,
+            history,
+            episodes,
+            steps,
+            seed,
+            learn,
+            explore,
+            max_episode_steps,
+            callbacks,
+            logger,
+            bar,
+        )
+        for cb in callbacks:
+            cb.on_run_end(history)
+    finally:
+        if bar is not None:
+            bar.close()
+        if logger is not None:
+            logger.close()
+        if owns_env:
+            env.close()
+    if logdir is not None:
+        history.save(logdir)
+    return history
+
+
+def _seeds(seed: int | None) -> tuple[int | None, int | None, int | None]:
+    """Independent (env, action space, agent) seeds from one seed."""
+    if seed is None:
+        return None, None, None
+    check_int("seed", seed, 0, hint="Use a non-negative integer or None.")
+    children = np.random.SeedSequence(seed).generate_state(3, dtype=np.uint32)
+    return int(children[0]), int(children[1]), int(children[2])
+
+
+def _single_loop(
+    agent, env, history, episodes, steps, seed, learn, explore, max_len, callbacks, logger, bar
+):
+    env_seed, space_seed, agent_seed = _seeds(seed)
+    agent.seed(agent_seed)
+    if space_seed is not None:
+        env.action_space.seed(space_seed)
+    step_cbs = [cb for cb in callbacks if type(cb).on_step is not Callback.on_step]
+    act, observe = agent.act, agent.observe if learn else None
+    t_start = time.perf_counter()
+    total = 0
+    obs, _ = env.reset(seed=env_seed)
+    stop = False
+    while not stop:
+        agent.reset()
+        ep_return, ep_len = 0.0, 0
+        while True:
+            action = act(obs, explore=explore)
+            next_obs, reward, terminated, truncated, info = env.step(action)
+            ep_len += 1
+            total += 1
+            if max_len is not None and ep_len >= max_len and not terminated:
+                truncated = True
+            ep_return += float(reward)
+            transition = Transition(obs, action, reward, next_obs, terminated, truncated, info)
+            metrics = observe(transition) if observe is not None else None
+            if metrics:
+                for tag, value in metrics.items():
+                    history.log(tag, total, value)
+                    if logger is not None:
+                        logger.scalar(tag, value, total)
+            for cb in step_cbs:
+                stop = bool(cb.on_step(total, transition, metrics)) or stop
+            obs = next_obs
+            if terminated or truncated:
+                break
+            if (steps is not None and total >= steps) or stop:
+                break
+        history.steps = total
+        if terminated or truncated:
+            stop = (
+                _end_episode(
+                    history, ep_return, ep_len, terminated, t_start, callbacks, logger, bar
+                )
+                or stop
+            )
+            obs, _ = env.reset()
+        if (episodes is not None and history.episodes >= episodes) or (
+            steps is not None and total >= steps
+        ):
+            stop = True
+        if bar is not None and steps is not None:
+            bar.n = total
+            bar.refresh()
+
+
+def _vector_loop(
+    agent, env, history, episodes, steps, seed, learn, explore, max_len, callbacks, logger, bar
+):
+    mode = env.metadata.get("autoreset_mode")
+    if mode != gym.vector.AutoresetMode.SAME_STEP:
+        raise ValueError(
+            f"rlcore.run needs vector envs with autoreset_mode=SAME_STEP, got {mode!r}: create it "
+            "with rlcore.make_vector_env(id, num_envs)."
+        )
+    if max_len is not None:
+        raise ValueError(
+            "max_episode_steps is not supported with vector envs; wrap each env in a TimeLimit."
+        )
+    env_seed, space_seed, agent_seed = _seeds(seed)
+    agent.seed(agent_seed)
+    if space_seed is not None:
+        env.action_space.seed(space_seed)
+    step_cbs = [cb for cb in callbacks if type(cb).on_step is not Callback.on_step]
+    n = env.num_envs
+    t_start = time.perf_counter()
+    total = 0
+    obs, _ = env.reset(seed=env_seed)
+    agent.reset()
+    ep_return = np.zeros(n)
+    ep_len = np.zeros(n, dtype=np.int64)
+    stop = False
+    while not stop:
+        action = agent.act(obs, explore=explore)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        total += n
+        ep_return += reward
+        ep_len += 1
+        done = terminated | truncated
+        real_next = next_obs
+        if done.any():
+            real_next = np.array(next_obs, copy=True)
+            for i in np.flatnonzero(done):
+                real_next[i] = info["final_obs"][i]
+        transition = Transition(obs, action, reward, real_next, terminated, truncated, info)
+        metrics = agent.observe(transition) if learn else None
+        if metrics:
+            for tag, value in metrics.items():
+                history.log(tag, total, value)
+                if logger is not None:
+                    logger.scalar(tag, value, total)
+        for cb in step_cbs:
+            stop = bool(cb.on_step(total, transition, metrics)) or stop
+        history.steps = total
+        for i in np.flatnonzero(done):
+            stop = (
+                _end_episode(
+                    history,
+                    ep_return[i],
+                    int(ep_len[i]),
+                    bool(terminated[i]),
+                    t_start,
+                    callbacks,
+                    logger,
+                    bar,
+                )
+                or stop
+            )
+            ep_return[i], ep_len[i] = 0.0, 0
+            if episodes is not None and history.episodes >= episodes:
+                stop = True
+                break
+        obs = next_obs
+        if steps is not None and total >= steps:
+            stop = True
+        if bar is not None and steps is not None:
+            bar.n = min(total, steps)
+            bar.refresh()
+
+
+def _end_episode(history, ep_return, ep_len, terminated, t_start, callbacks, logger, bar) -> bool:
+    wall = time.perf_counter() - t_start
+    history.returns.append(float(ep_return))
+    history.lengths.append(int(ep_len))
+    history.wall_times.append(wall)
+    history.terminated.append(bool(terminated))
+    if logger is not None:
+        step = history.steps
+        logger.scalar("charts/episodic_return", ep_return, step)
+        logger.scalar("charts/episodic_length", ep_len, step)
+        logger.scalar("charts/sps", step / max(wall, 1e-9), step)
+    if bar is not None and history.config.get("steps") is None:
+        bar.update(1)
+    stop = False
+    for cb in callbacks:
+        if type(cb).on_episode_end is not Callback.on_episode_end:
+            stop = bool(cb.on_episode_end(history.episodes - 1, history)) or stop
+    return stop
+
+
+def _progress_bar(progress: bool | None, episodes: int | None, steps: int | None):
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    if steps is not None:
+        return tqdm(total=steps, unit="step", dynamic_ncols=True)
+    return tqdm(total=episodes, unit="ep", dynamic_ncols=True)
+
+
+def _describe(agent: Any) -> str:
+    from rlcore.registry import UnknownNameError, name_of
+
+    try:
+        return name_of(agent)
+    except UnknownNameError:
+        return f"{type(agent).__module__}.{type(agent).__qualname__}"
+
+
+def _env_name(env: Any) -> str:
+    spec = getattr(env, "spec", None)
+    return spec.id if spec is not None else type(getattr(env, "unwrapped", env)).__name__
