@@ -58,6 +58,8 @@ NAMESPACES: tuple[str, ...] = (
 _PROVIDERS: dict[str, tuple[str, ...]] = {
     "planning": ("rlcore.tabular.planning",),
     "policies": ("rlcore.policies",),
+    "envs": ("rlcore.envs.navigation",),
+    "datasets": ("rlcore.data",),
 }
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
