@@ -1,0 +1,37 @@
+# rlcore: the README's two commands are `make run` and `make test`.
+# Both create (or refresh, when pyproject.toml or the constraints change) the virtual
+# environment .venv and install rlcore with pinned dependencies into it.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+OUT    ?= out
+
+.PHONY: setup run test test-slow lint clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	# torch first and pinned: a CPU machine must not resolve a multi-GB CUDA build.
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt "torch==2.13.0"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e ".[test]"
+	touch $@
+
+# The main job: book figures (quick settings) with their checks, written under $(OUT)/.
+run: setup
+	$(VENV)/bin/rlcore figures ch4 --out $(OUT)/figures
+	@echo "Open $(OUT)/figures/summary.md"
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q
+
+test-slow: setup
+	$(VENV)/bin/pytest -q -m slow
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check rlcore envs
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis

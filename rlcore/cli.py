@@ -1,0 +1,263 @@
+"""The ``rlcore`` command line.
+
+    rlcore list [PREFIX]                 public names (agents., planning., figures., ...)
+    rlcore envs [--all]                  registered environment ids
+    rlcore check-env ID                  gymnasium's env checker (+ the finite model, if any)
+    rlcore figures ch4 [ch6 ...] --out DIR [--quick]
+                                         reproduce book figures: PNGs + summary.md + checks
+    rlcore train AGENT ENV --episodes N  train a registered agent, save it and its History
+
+Every subcommand has ``--help``. Exit status: 0 success, 1 a check failed, 2 bad usage
+(set RLCORE_DEBUG=1 for full tracebacks instead of one-line errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import rlcore
+from rlcore import registry
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    found = registry.names(args.prefix)
+    if not found:
+        namespaces = ", ".join(f"{n}." for n in registry.NAMESPACES)
+        print(f"no public names start with {args.prefix!r}; namespaces: {namespaces}")
+        return 1
+    for name in found:
+        obj = registry.get(name)
+        doc = (obj.__doc__ or "").strip().splitlines()
+        others = registry.aliases_of(name)
+        extra = ""
+        if others["aliases"]:
+            extra += f" (aliases: {', '.join(others['aliases'])})"
+        if others["deprecated"]:
+            extra += f" (deprecated: {', '.join(others['deprecated'])})"
+        print(f"{name:<40} {doc[0] if doc else ''}{extra}")
+    return 0
+
+
+def _cmd_envs(args: argparse.Namespace) -> int:
+    import gymnasium as gym
+
+    ids = sorted(gym.registry) if args.all else rlcore.envs.ids()
+    for env_id in ids:
+        print(env_id)
+    return 0
+
+
+def _cmd_check_env(args: argparse.Namespace) -> int:
+    import gymnasium as gym
+    from gymnasium.utils.env_checker import check_env
+
+    from rlcore.loop import make_env
+
+    kwargs = _parse_assignments(args.set)
+    env = make_env(args.env_id, **kwargs)
+    try:
+        check_env(env.unwrapped, skip_render_check=True)
+        print(f"{args.env_id}: passes gymnasium's check_env")
+        if "ansi" in env.metadata.get("render_modes", []):
+            text_env = make_env(args.env_id, render_mode="ansi", **kwargs)
+            text_env.reset(seed=0)
+            frame = text_env.render()
+            text_env.close()
+            if not isinstance(frame, str):
+                raise TypeError(f"render_mode='ansi' returned {type(frame).__name__}, not str")
+            print(f"{args.env_id}: renders as text:\n{frame}")
+        if getattr(env.unwrapped, "P", None) is not None:
+            from rlcore.tabular.mdp import FiniteMDP
+
+            mdp = FiniteMDP.from_env(env)
+            print(
+                f"{args.env_id}: finite model with {mdp.n_states} states, {mdp.n_actions} actions, "
+                f"{len(mdp.prob)} outcomes; every row sums to 1"
+            )
+        else:
+            print(f"{args.env_id}: no finite model (env.unwrapped.P); DP does not apply")
+    except (AssertionError, gym.error.Error, ValueError, TypeError) as err:
+        print(f"{args.env_id}: FAILED: {err}", file=sys.stderr)
+        return 1
+    finally:
+        env.close()
+    return 0
+
+
+def _chapter_of(figure_name: str) -> int:
+    match = re.search(r"(\d+)", figure_name)
+    return int(match.group(1)) if match else -1
+
+
+def _cmd_figures(args: argparse.Namespace) -> int:
+    from rlcore.book.report import write_summary
+
+    available = registry.names("figures.")
+    by_chapter: dict[int, list[str]] = {}
+    for name in available:
+        by_chapter.setdefault(_chapter_of(name.split(".", 1)[1]), []).append(name)
+    if args.list or not args.chapters:
+        for ch in sorted(by_chapter):
+            print(f"ch{ch}: {', '.join(n.split('.', 1)[1] for n in by_chapter[ch])}")
+        return 0 if args.list else 2
+    selected: list[str] = []
+    for token in args.chapters:
+        match = re.fullmatch(r"(?:ch)?(\d+)", token)
+        if match is None:
+            name = token if token.startswith("figures.") else f"figures.{token}"
+            registry.get(name)  # unknown names raise with suggestions
+            selected.append(name)
+            continue
+        ch = int(match.group(1))
+        if ch not in by_chapter:
+            have = ", ".join(f"ch{c}" for c in sorted(by_chapter))
+            raise SystemExit(f"rlcore figures: no figures for chapter {ch}; available: {have}")
+        selected.extend(by_chapter[ch])
+    out = Path(args.out).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for name in selected:
+        print(f"{name} ...", flush=True)
+        result = registry.get(name)(out, quick=args.quick, seed=args.seed)
+        results.append(result)
+        for check, c in result.get("checks", {}).items():
+            status = "ok  " if c["passed"] else "FAIL"
+            print(
+                f"  [{status}] {check}: {c['value']:.4g} (book {c['expected']:.4g} "
+                f"+- {c['tolerance']:.3g})"
+            )
+    summary = write_summary(out, results, title="rlcore book figures")
+    failed = [
+        (r["figure"], k) for r in results for k, c in r.get("checks", {}).items() if not c["passed"]
+    ]
+    print(f"summary: {summary}")
+    if failed:
+        print(f"{len(failed)} check(s) failed: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _parse_value(text: str) -> Any:
+    """A JSON literal (number, bool, null, list, quoted string) or else the bare string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parse_assignments(items: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise SystemExit(f"expected KEY=VALUE with a Python identifier as key, got {item!r}")
+        out[key] = _parse_value(value)
+    return out
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from rlcore.loop import make_env
+
+    env = make_env(args.env_id, **_parse_assignments(args.env_set))
+    agent = registry.make(args.agent, env, seed=args.seed, **_parse_assignments(args.set))
+    out = Path(args.out).expanduser().resolve()
+    history = rlcore.run(
+        agent, env, episodes=args.episodes, steps=args.steps, seed=args.seed, logdir=out / "logs"
+    )
+    rlcore.save(agent, out / "agent")
+    returns = history.returns_array()
+    tail = returns[-min(len(returns), 100) :]
+    print(
+        f"{args.agent} on {args.env_id}: {history.episodes} episodes, {history.steps} steps; "
+        f"mean return of the last {len(tail)} episodes {tail.mean() if len(tail) else float('nan'):.3f}"
+    )
+    print(f"agent saved to {out / 'agent'}; logs (TensorBoard, CSV, JSON) in {out / 'logs'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rlcore",
+        description="rlcore: reinforcement-learning algorithms, book figures and benchmarks.",
+        epilog="Run `rlcore COMMAND --help` for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"rlcore {rlcore.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list public names, e.g. `rlcore list agents.`")
+    p.add_argument("prefix", nargs="?", default="", help="only names starting with this")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("envs", help="list the rlcore/... environment ids")
+    p.add_argument("--all", action="store_true", help="list every gymnasium id, not only rlcore's")
+    p.set_defaults(func=_cmd_envs)
+
+    p = sub.add_parser("check-env", help="run gymnasium's env checker on an env id")
+    p.add_argument("env_id", help="e.g. rlcore/WindyGridworld-v0 or FrozenLake-v1")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="env constructor option")
+    p.set_defaults(func=_cmd_check_env)
+
+    p = sub.add_parser(
+        "figures",
+        help="reproduce Sutton & Barto figures (PNGs, checks, summary.md)",
+        description="Reproduce book figures by chapter (ch4, ch6, ...) or by name (figure_4_1). "
+        "Each figure writes a PNG and checks its headline numbers against the book; the run "
+        "ends with summary.md in --out. Exit status 1 when a check fails.",
+    )
+    p.add_argument("chapters", nargs="*", help="chapters like ch4 ch6, or figure names")
+    p.add_argument(
+        "--out", default="rlcore-figures", help="output directory (default: %(default)s)"
+    )
+    p.add_argument("--quick", action="store_true", help="fewer runs: seconds instead of minutes")
+    p.add_argument("--seed", type=int, default=0, help="base seed (default: %(default)s)")
+    p.add_argument("--list", action="store_true", help="list the available figures")
+    p.set_defaults(func=_cmd_figures)
+
+    p = sub.add_parser(
+        "train",
+        help="train a registered agent on an env and save it",
+        description="Example: rlcore train agents.q_learning CliffWalking-v1 --episodes 500 "
+        "--set alpha=0.5 --set epsilon=0.1 --out runs/q",
+    )
+    p.add_argument(
+        "agent", help="registry name, e.g. agents.q_learning (see `rlcore list agents.`)"
+    )
+    p.add_argument("env_id", help="gymnasium id, e.g. CliffWalking-v1 (see `rlcore envs`)")
+    p.add_argument("--episodes", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="agent option (JSON value)")
+    p.add_argument("--env-set", action="append", metavar="KEY=VALUE", help="env option")
+    p.add_argument("--out", default="runs/train", help="output directory (default: %(default)s)")
+    p.set_defaults(func=_cmd_train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    if os.environ.get("RLCORE_DEBUG"):
+        return args.func(args)  # full tracebacks
+    try:
+        return args.func(args)
+    except (registry.UnknownNameError, ValueError, TypeError, FileNotFoundError) as err:
+        print(f"rlcore {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # gymnasium's NameNotFound and friends
+        if type(err).__module__.startswith("gymnasium"):
+            print(f"rlcore {args.command}: error: {err}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The command line, called in-process and as the installed console script."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlcore.cli import main
+
+
+def test_list_shows_names(capsys):
+    assert main(["list", "policies."]) == 0
+    assert "policies.random" in capsys.readouterr().out
+
+
+def test_list_unknown_prefix(capsys):
+    assert main(["list", "nothing."]) == 1
+    assert "namespaces" in capsys.readouterr().out
+
+
+def test_envs_lists_rlcore_ids(capsys):
+    import rlcore.envs
+
+    assert main(["envs"]) == 0
+    assert capsys.readouterr().out.split() == rlcore.envs.ids()
+
+
+def test_check_env_on_gymnasium_finite_env(capsys):
+    assert main(["check-env", "FrozenLake-v1"]) == 0
+    out = capsys.readouterr().out
+    assert "passes" in out and "16 states" in out
+
+
+def test_check_env_unknown_id_suggests(capsys):
+    assert main(["check-env", "FrozenLak-v1"]) == 2
+    assert "FrozenLake-v1" in capsys.readouterr().err
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "usage" in capsys.readouterr().out
+
+
+def test_console_script_works_from_another_directory(tmp_path):
+    exe = Path(sys.executable).parent / "rlcore"  # installed next to the venv's python
+    if not exe.exists():
+        pytest.skip(f"no console script at {exe}: rlcore is not installed in this interpreter")
+    out = subprocess.run(
+        [str(exe), "list", "policies."], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert out.returncode == 0 and "policies.random" in out.stdout
