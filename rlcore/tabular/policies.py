@@ -1,0 +1,327 @@
+"""Action selection from action values: greedy, epsilon-greedy and softmax, each written once.
+
+Two kinds of function, both pure (randomness comes in as uniform numbers ``u`` in [0, 1)):
+
+- ``*_probs(q, ...)``: the distribution pi(. | s) from action values ``q`` of shape (..., A), for
+  any number of leading axes (one state, a batch of runs, a whole (S, A) table).
+- ``*_action(q, ..., u)``: one action per row, drawn with the given uniforms. The rule is fixed
+  (below), so the same uniforms give the same actions for a batch of runs (NumPy, shape
+  (..., A)) and for one state given as a Python list (the fast path the scalar agents use);
+  a test checks that both paths agree and that the action frequencies equal ``*_probs``.
+
+Tie-breaking is random and uniform among the maximising actions (argmax would always favour the
+lowest index, which biases learning from an all-zero initial table).
+
+The fixed policies used as targets and behaviours in prediction and off-policy learning are
+``TablePolicy`` objects (``policies.tabular``): an (S, A) probability table that samples actions.
+``policies.greedy`` / ``policies.epsilon_greedy`` / ``policies.softmax`` build one from a q table.
+
+Source: Sutton & Barto (2018) §2.2-2.3 (epsilon-greedy), §2.8 and §13.1 (softmax), §5.4
+(epsilon-soft policies).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rlcore.registry import export
+from rlcore.validation import as_generator, check_range
+
+PROB_TOLERANCE = 1e-6
+
+
+# -- distributions -----------------------------------------------------------------------------
+def greedy_probs(q: Any) -> np.ndarray:
+    """pi(a | s) = 1/k for the k maximising actions of each row, 0 otherwise.
+
+    Args:
+        q: action values, shape (..., A).
+
+    Returns:
+        Probabilities, shape (..., A).
+    """
+    q = np.asarray(q, dtype=np.float64)
+    best = q == np.max(q, axis=-1, keepdims=True)  # (..., A)
+    return best / np.sum(best, axis=-1, keepdims=True)
+
+
+def epsilon_greedy_probs(q: Any, epsilon: float) -> np.ndarray:
+    """pi(a | s) = epsilon / A + (1 - epsilon) / k for the k greedy actions (S&B (2018) §5.4).
+
+    Args:
+        q: action values, shape (..., A).
+        epsilon: exploration probability in [0, 1] (scalar or broadcastable to (...,)).
+
+    Returns:
+        Probabilities, shape (..., A).
+    """
+    eps = _check_epsilon(epsilon)
+    greedy = greedy_probs(q)
+    eps = np.asarray(eps, dtype=np.float64)[..., None]
+    return eps / greedy.shape[-1] + (1.0 - eps) * greedy
+
+
+def softmax_probs(q: Any, temperature: float = 1.0) -> np.ndarray:
+    """pi(a | s) = exp(q_a / tau) / sum_b exp(q_b / tau) (S&B (2018) eq. 13.2, Boltzmann).
+
+    Args:
+        q: action values, shape (..., A).
+        temperature: tau > 0; small tau approaches greedy, large tau uniform.
+
+    Returns:
+        Probabilities, shape (..., A).
+    """
+    tau = check_range(
+        "temperature",
+        temperature,
+        0.0,
+        low_open=True,
+        hint="Use a positive temperature; for greedy behaviour use greedy_probs instead.",
+    )
+    z = np.asarray(q, dtype=np.float64) / tau
+    z = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    return z / np.sum(z, axis=-1, keepdims=True)
+
+
+# -- sampling with given uniforms ---------------------------------------------------------------
+def sample_action(probs: Any, u: Any) -> Any:
+    """Inverse-CDF draw: the first a with sum_{b <= a} pi(b) > u * sum_b pi(b).
+
+    Args:
+        probs: probabilities, shape (..., A), or a Python list for one state (fast path).
+        u: uniforms in [0, 1), shape (...).
+
+    Returns:
+        Integer actions, shape (...) (a Python int for one row).
+    """
+    if isinstance(probs, list):
+        threshold = u * sum(probs)
+        c = 0.0
+        for a, p in enumerate(probs):
+            c += p
+            if c > threshold:
+                return a
+        return len(probs) - 1
+    p = np.asarray(probs, dtype=np.float64)
+    cdf = np.cumsum(p, axis=-1)  # (..., A)
+    u = np.asarray(u, dtype=np.float64)
+    a = np.sum(cdf <= (u * cdf[..., -1])[..., None], axis=-1)
+    a = np.minimum(a, p.shape[-1] - 1)  # u * total can round up to total
+    return int(a) if a.ndim == 0 else a
+
+
+def greedy_action(q: Any, u: Any) -> Any:
+    """argmax_a q[..., a], ties broken uniformly: the floor(u k)-th of the k maximisers.
+
+    Args:
+        q: action values, shape (..., A), or a Python list for one state (fast path).
+        u: uniforms in [0, 1), shape (...).
+
+    Returns:
+        Integer actions, shape (...) (a Python int for one row).
+    """
+    if isinstance(q, list):
+        best = max(q)
+        k = q.count(best)
+        if k == 1:
+            return q.index(best)
+        j = int(u * k)
+        for a, value in enumerate(q):
+            if value == best:
+                if j == 0:
+                    return a
+                j -= 1
+    q = np.asarray(q, dtype=np.float64)
+    best = q == np.max(q, axis=-1, keepdims=True)  # (..., A)
+    k = np.sum(best, axis=-1)
+    j = np.minimum((np.asarray(u) * k).astype(np.int64), k - 1)
+    a = np.argmax(np.cumsum(best, axis=-1) > j[..., None], axis=-1)
+    return int(a) if a.ndim == 0 else a
+
+
+def epsilon_greedy_action(q: Any, epsilon: Any, u_explore: Any, u_pick: Any) -> Any:
+    """Epsilon-greedy draw: if u_explore < epsilon, action floor(u_pick A); else greedy_action(q,
+    u_pick). Its distribution is ``epsilon_greedy_probs(q, epsilon)``.
+
+    The fast path (q a Python list) does not re-check epsilon: agents check it once, in their
+    config.
+
+    Args:
+        q: action values, shape (..., A), or a Python list for one state.
+        epsilon: exploration probability in [0, 1], scalar or shape (...).
+        u_explore, u_pick: uniforms in [0, 1), shape (...).
+
+    Returns:
+        Integer actions, shape (...) (a Python int for one row).
+    """
+    if isinstance(q, list):
+        if u_explore < epsilon:
+            return int(u_pick * len(q))
+        return greedy_action(q, u_pick)
+    _check_epsilon(epsilon)
+    q = np.asarray(q, dtype=np.float64)
+    n_actions = q.shape[-1]
+    random_a = np.minimum((np.asarray(u_pick) * n_actions).astype(np.int64), n_actions - 1)
+    a = np.where(np.asarray(u_explore) < epsilon, random_a, greedy_action(q, u_pick))
+    return int(a) if a.ndim == 0 else a
+
+
+def softmax_action(q: Any, temperature: float, u: Any) -> Any:
+    """A draw from ``softmax_probs(q, temperature)`` with uniforms ``u`` of shape (...)."""
+    return sample_action(softmax_probs(q, temperature), u)
+
+
+def _check_epsilon(epsilon: Any) -> Any:
+    eps = np.asarray(epsilon, dtype=np.float64)
+    if eps.ndim == 0:
+        return check_range(
+            "epsilon", float(eps), 0.0, 1.0, hint="epsilon is a probability: use a value in [0, 1]."
+        )
+    if np.any(~np.isfinite(eps) | (eps < 0) | (eps > 1)):
+        raise ValueError(
+            f"epsilon values must lie in [0, 1], got range [{eps.min():g}, {eps.max():g}]."
+        )
+    return eps
+
+
+# -- fixed policies ------------------------------------------------------------------------------
+def check_probability_table(probs: Any, what: str = "policy") -> np.ndarray:
+    """Return ``probs`` as a float (S, A) array after checking each row is a distribution."""
+    p = np.array(probs, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] < 1 or p.shape[1] < 1:
+        raise ValueError(f"{what} must be an (n_states, n_actions) array, got shape {p.shape}.")
+    if not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise ValueError(f"{what} has negative or non-finite probabilities.")
+    sums = p.sum(axis=1)
+    bad = np.flatnonzero(np.abs(sums - 1.0) > PROB_TOLERANCE)
+    if bad.size:
+        s = int(bad[0])
+        raise ValueError(
+            f"{what} row for state {s} sums to {sums[s]:.9g}, not 1: each row must be a "
+            "probability distribution over actions."
+        )
+    return p
+
+
+def as_probability_table(policy: Any, n_states: int, n_actions: int, what: str) -> np.ndarray:
+    """The (S, A) table of a fixed policy: an array, a ``TablePolicy``, or any TabularPolicy.
+
+    A TabularPolicy (``probs(obs)``) is read state by state once; the result must not change
+    later (prediction and off-policy methods assume a fixed policy).
+    """
+    from rlcore.protocols import TabularPolicy
+
+    if isinstance(policy, TablePolicy):
+        table = policy.table
+    elif isinstance(policy, TabularPolicy):
+        table = np.stack([np.asarray(policy.probs(s), dtype=np.float64) for s in range(n_states)])
+    elif isinstance(policy, np.ndarray | list | tuple):
+        table = np.asarray(policy, dtype=np.float64)
+    else:
+        raise TypeError(
+            f"{what} must be an (n_states, n_actions) probability array or a tabular policy "
+            f"(rlcore.make('policies.tabular', probs) / 'policies.epsilon_greedy'), got "
+            f"{type(policy).__name__}."
+        )
+    table = check_probability_table(table, what)
+    if table.shape != (n_states, n_actions):
+        raise ValueError(
+            f"{what} has shape {table.shape}, but the env has {n_states} states and {n_actions} "
+            "actions."
+        )
+    return table
+
+
+@export("policies.tabular")
+class TablePolicy:
+    """A fixed stochastic policy given by a table pi[s, a] (a TabularPolicy).
+
+    Args:
+        probs: (n_states, n_actions) probabilities, each row summing to one.
+        seed: seed of the policy's generator (used by ``act``).
+    """
+
+    def __init__(self, probs: Any, seed: int | None = None) -> None:
+        self._table = check_probability_table(probs, "policies.tabular probs")
+        self._table.flags.writeable = False
+        self._rows = self._table.tolist()
+        self.n_states, self.n_actions = self._table.shape
+        self.seed(seed)
+
+    @classmethod
+    def uniform(cls, n_states: int, n_actions: int, seed: int | None = None) -> TablePolicy:
+        """The equiprobable random policy over ``n_actions`` actions."""
+        return cls(np.full((n_states, n_actions), 1.0 / n_actions), seed)
+
+    @property
+    def table(self) -> np.ndarray:
+        """The (S, A) probability table (read-only)."""
+        return self._table
+
+    def seed(self, seed: int | None) -> None:
+        self._rng = as_generator(seed)
+
+    def reset(self) -> None:
+        """Nothing to clear between episodes."""
+
+    def probs(self, obs: int, *, explore: bool = False) -> np.ndarray:
+        """pi(. | obs), shape (A,). ``explore`` is ignored: the policy is fixed."""
+        return self._table[int(obs)].copy()
+
+    def prob(self, obs: int, action: int) -> float:
+        """pi(action | obs) as a float."""
+        return float(self._table[int(obs), int(action)])
+
+    def act(self, obs: int, *, explore: bool = False) -> int:
+        return sample_action(self._rows[int(obs)], self._rng.random())
+
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {}, {"probs": self._table}
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], arrays: dict[str, Any]) -> TablePolicy:
+        return cls(arrays["probs"])
+
+
+@export("policies.greedy")
+def greedy(q: Any, seed: int | None = None) -> TablePolicy:
+    """The greedy policy of an (S, A) q table, ties shared evenly (a fixed TablePolicy)."""
+    return TablePolicy(greedy_probs(_q_table(q)), seed)
+
+
+@export("policies.epsilon_greedy")
+def epsilon_greedy(q: Any, epsilon: float, seed: int | None = None) -> TablePolicy:
+    """The epsilon-greedy policy of an (S, A) q table (a fixed TablePolicy)."""
+    return TablePolicy(epsilon_greedy_probs(_q_table(q), epsilon), seed)
+
+
+@export("policies.softmax")
+def softmax(q: Any, temperature: float = 1.0, seed: int | None = None) -> TablePolicy:
+    """The softmax (Boltzmann) policy of an (S, A) q table (a fixed TablePolicy)."""
+    return TablePolicy(softmax_probs(_q_table(q), temperature), seed)
+
+
+def _q_table(q: Any) -> np.ndarray:
+    q = np.asarray(q, dtype=np.float64)
+    if q.ndim != 2:
+        raise ValueError(f"q must be an (n_states, n_actions) table, got shape {q.shape}.")
+    return q
+
+
+__all__ = [
+    "TablePolicy",
+    "as_probability_table",
+    "check_probability_table",
+    "epsilon_greedy",
+    "epsilon_greedy_action",
+    "epsilon_greedy_probs",
+    "greedy",
+    "greedy_action",
+    "greedy_probs",
+    "sample_action",
+    "softmax",
+    "softmax_action",
+    "softmax_probs",
+]

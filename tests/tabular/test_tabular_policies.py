@@ -1,0 +1,111 @@
+"""Action selection (rlcore.tabular.policies): distributions, sampling rules, fixed policies."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import rlcore
+from rlcore.tabular import policies as P
+
+# Few distinct values so that ties are common.
+q_rows = arrays(np.float64, st.integers(1, 5), elements=st.sampled_from([-1.0, 0.0, 0.5, 2.0]))
+uniforms = st.floats(0, 1, exclude_max=True)
+
+
+@given(q_rows, st.floats(0, 1))
+def test_epsilon_greedy_probs_follow_the_book_formula(q, eps):
+    A = len(q)
+    best = q == q.max()
+    expected = np.where(best, eps / A + (1 - eps) / best.sum(), eps / A)
+    np.testing.assert_allclose(P.epsilon_greedy_probs(q, eps), expected, atol=1e-12)
+    np.testing.assert_allclose(P.epsilon_greedy_probs(q, 0.0), P.greedy_probs(q), atol=1e-12)
+
+
+@given(q_rows, st.floats(0.05, 20))
+def test_softmax_probs_are_the_normalised_exponentials(q, tau):
+    e = np.exp(q / tau)
+    np.testing.assert_allclose(P.softmax_probs(q, tau), e / e.sum(), rtol=1e-10)
+
+
+@given(q_rows, st.floats(0, 1), uniforms, uniforms)
+def test_list_fast_path_and_array_path_pick_the_same_action(q, eps, u1, u2):
+    row = q.tolist()
+    assert P.greedy_action(row, u2) == P.greedy_action(q, u2)
+    assert P.epsilon_greedy_action(row, eps, u1, u2) == P.epsilon_greedy_action(q, eps, u1, u2)
+    p = P.softmax_probs(q, 1.0)
+    assert P.sample_action(p.tolist(), u1) == P.sample_action(p, u1)
+
+
+@given(st.lists(q_rows.filter(lambda q: len(q) == 3), min_size=1, max_size=4), st.data())
+def test_batched_actions_equal_row_by_row(rows, data):
+    q = np.stack(rows)
+    u1 = np.array([data.draw(uniforms) for _ in rows])
+    u2 = np.array([data.draw(uniforms) for _ in rows])
+    batched = P.epsilon_greedy_action(q, 0.3, u1, u2)
+    assert batched.tolist() == [
+        P.epsilon_greedy_action(r.tolist(), 0.3, a, b) for r, a, b in zip(rows, u1, u2)
+    ]
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.25, 1.0])
+def test_epsilon_greedy_action_frequencies_match_its_probs(eps):
+    # The sampling rule is a deterministic map of (u1, u2); on a fine grid of uniforms the
+    # action frequencies equal the probabilities up to the grid resolution.
+    q = np.array([1.0, 3.0, 3.0, -2.0, 3.0])
+    grid = (np.arange(400) + 0.5) / 400
+    u1, u2 = np.meshgrid(grid, grid)
+    actions = P.epsilon_greedy_action(np.broadcast_to(q, u1.shape + (5,)), eps, u1, u2)
+    freq = np.bincount(actions.ravel(), minlength=5) / actions.size
+    np.testing.assert_allclose(freq, P.epsilon_greedy_probs(q, eps), atol=2e-3)
+
+
+@given(arrays(np.float64, 4, elements=st.floats(0, 1)).filter(lambda w: w.sum() > 0.1))
+def test_sample_action_inverts_the_cdf(w):
+    p = w / w.sum()
+    grid = (np.arange(2000) + 0.5) / 2000
+    freq = np.bincount(P.sample_action(np.broadcast_to(p, (2000, 4)), grid), minlength=4) / 2000
+    np.testing.assert_allclose(freq, p, atol=1e-3)
+    assert all(p[P.sample_action(p, u)] > 0 for u in (0.0, 0.5, 0.999999))
+
+
+def test_table_policy_samples_its_probabilities_and_is_seeded():
+    table = np.array([[0.2, 0.8, 0.0], [0.0, 0.0, 1.0]])
+    pol = rlcore.make("policies.tabular", table, seed=3)
+    actions = [pol.act(0) for _ in range(4000)]
+    assert np.bincount(actions, minlength=3)[2] == 0
+    assert np.mean(np.asarray(actions) == 1) == pytest.approx(0.8, abs=0.03)
+    assert pol.act(1) == 2
+    pol.seed(7)
+    first = [pol.act(0) for _ in range(20)]
+    pol.seed(7)
+    assert [pol.act(0) for _ in range(20)] == first
+    assert isinstance(pol, rlcore.TabularPolicy)
+    np.testing.assert_allclose(pol.probs(0), table[0])
+
+
+def test_policies_from_q_tables():
+    q = np.array([[0.0, 1.0], [2.0, 2.0]])
+    np.testing.assert_allclose(rlcore.make("policies.greedy", q).table, [[0, 1], [0.5, 0.5]])
+    np.testing.assert_allclose(
+        rlcore.make("policies.epsilon_greedy", q, 0.2).table, [[0.1, 0.9], [0.5, 0.5]]
+    )
+    np.testing.assert_allclose(rlcore.make("policies.softmax", q, 1.0).table.sum(axis=1), 1)
+
+
+def test_table_policy_round_trips_through_save_and_load(tmp_path):
+    pol = P.TablePolicy([[0.5, 0.5], [1.0, 0.0]])
+    rlcore.save(pol, tmp_path)
+    np.testing.assert_array_equal(rlcore.load(tmp_path).table, pol.table)
+
+
+def test_bad_policy_arguments_are_explained():
+    with pytest.raises(ValueError, match=r"epsilon=1.5 is outside \[0, 1\]"):
+        P.epsilon_greedy_probs(np.zeros(3), 1.5)
+    with pytest.raises(ValueError, match=r"temperature=0"):
+        P.softmax_probs(np.zeros(3), 0)
+    with pytest.raises(ValueError, match="state 1 sums to 0.5"):
+        P.TablePolicy([[1.0, 0.0], [0.25, 0.25]])
+    with pytest.raises(ValueError, match="shape"):
+        P.as_probability_table(np.full((2, 2), 0.5), 3, 2, "policy")
