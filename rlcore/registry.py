@@ -57,9 +57,25 @@ NAMESPACES: tuple[str, ...] = (
 # Which modules to import so that a namespace's names are registered. Later layers append here.
 _PROVIDERS: dict[str, tuple[str, ...]] = {
     "planning": ("rlcore.tabular.planning",),
-    "policies": ("rlcore.policies",),
-    "envs": ("rlcore.envs.navigation",),
+    "policies": ("rlcore.policies", "rlcore.tabular.policies"),
+    "schedules": ("rlcore.generative.schedules",),
+    "samplers": ("rlcore.generative.samplers",),
+    "objectives": ("rlcore.generative.diffusion", "rlcore.generative.flow_matching"),
+    "guidance": ("rlcore.generative.guidance",),
+    "networks": ("rlcore.generative.networks", "rlcore.generative.ema"),
+    "envs": (
+        "rlcore.envs.navigation",
+        "rlcore.envs.random_walk",
+        "rlcore.envs.gridworld",
+        "rlcore.envs.windy_gridworld",
+        "rlcore.envs.racetrack",
+        "rlcore.envs.maze",
+        "rlcore.envs.short_corridor",
+        "rlcore.envs.maximization_bias",
+        "rlcore.envs.baird",
+    ),
     "datasets": ("rlcore.data",),
+    "figures": ("rlcore.book.ch4",),
 }
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
