@@ -56,6 +56,7 @@ NAMESPACES: tuple[str, ...] = (
 
 # Which modules to import so that a namespace's names are registered. Later layers append here.
 _PROVIDERS: dict[str, tuple[str, ...]] = {
+    "agents": ("rlcore.tabular.td",),
     "planning": ("rlcore.tabular.planning",),
     "policies": ("rlcore.policies", "rlcore.tabular.policies"),
     "schedules": ("rlcore.generative.schedules",),

@@ -85,6 +85,26 @@ def softmax_probs(q: Any, temperature: float = 1.0) -> np.ndarray:
     return z / np.sum(z, axis=-1, keepdims=True)
 
 
+def epsilon_greedy_value(q: Any, epsilon: Any) -> Any:
+    """sum_a pi(a | s) q(s, a) for the epsilon-greedy pi: (1 - epsilon) max_a q + epsilon mean_a q.
+
+    Equal to ``expected_value(q, epsilon_greedy_probs(q, epsilon))`` (the greedy ties share
+    1 - epsilon and all have the maximal value); Expected Sarsa's bootstrap (S&B (2018) §6.6).
+
+    Args:
+        q: action values, shape (..., A), or a Python list for one state (fast path).
+        epsilon: exploration probability in [0, 1].
+
+    Returns:
+        Values, shape (...) (a float for one row).
+    """
+    if isinstance(q, list):
+        return (1.0 - epsilon) * max(q) + epsilon * sum(q) / len(q)
+    eps = _check_epsilon(epsilon)
+    q = np.asarray(q, dtype=np.float64)
+    return (1.0 - eps) * np.max(q, axis=-1) + eps * np.mean(q, axis=-1)
+
+
 # -- sampling with given uniforms ---------------------------------------------------------------
 def sample_action(probs: Any, u: Any) -> Any:
     """Inverse-CDF draw: the first a with sum_{b <= a} pi(b) > u * sum_b pi(b).
@@ -317,6 +337,7 @@ __all__ = [
     "epsilon_greedy",
     "epsilon_greedy_action",
     "epsilon_greedy_probs",
+    "epsilon_greedy_value",
     "greedy",
     "greedy_action",
     "greedy_probs",

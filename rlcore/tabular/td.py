@@ -1,0 +1,348 @@
+"""One-step temporal-difference agents: TD(0), Sarsa, Expected Sarsa, Q-learning, Double Q.
+
+Sutton & Barto (2018) chapter 6. Each agent is the update rule of its section written with the
+pure functions of ``rlcore.returns`` and ``rlcore.tabular.policies``; they differ only in the
+bootstrap value of the next state:
+
+    Sarsa            Q(S', A')                 A' the action the agent will take next
+    Expected Sarsa   sum_a pi(a | S') Q(S', a)  pi epsilon-greedy (``target_epsilon``)
+    Q-learning       max_a Q(S', a)
+    Double Q         Q2(S', argmax_a Q1(S', a)) with the roles of Q1 and Q2 swapped at random
+
+A terminated transition bootstraps nothing (discount 0); a truncated one (time limit) bootstraps
+from S', which is not terminal.
+
+Usage::
+
+    agent = rlcore.make("agents.q_learning", env, alpha=0.5, epsilon=0.1, gamma=1.0, seed=0)
+    rlcore.run(agent, env, episodes=500, seed=0)
+    agent.q      # (n_states, n_actions) NumPy copy
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, final
+
+import numpy as np
+
+from rlcore.registry import export
+from rlcore.returns import double_q_learning_target, q_learning_target, sarsa_target, td_target
+from rlcore.tabular.base import (
+    TabularAgent,
+    check_alpha,
+    check_epsilon,
+    check_gamma,
+    check_initial,
+)
+from rlcore.tabular.policies import (
+    epsilon_greedy_action,
+    epsilon_greedy_value,
+    greedy_action,
+    sample_action,
+)
+from rlcore.types import Transition
+
+
+@dataclass(frozen=True)
+class TDConfig:
+    """Settings of the one-step TD control agents.
+
+    Attributes:
+        alpha: step size in (0, 1].
+        epsilon: behaviour policy's exploration probability in [0, 1] (epsilon-greedy).
+        gamma: discount in [0, 1].
+        initial_value: initial value of every Q(s, a) (optimistic values encourage exploration).
+        target_epsilon: Expected Sarsa's target policy epsilon (None: the same as ``epsilon``,
+            on-policy; 0: greedy target, which makes Expected Sarsa Q-learning). Ignored by the
+            other agents.
+    """
+
+    alpha: float = 0.5
+    epsilon: float = 0.1
+    gamma: float = 1.0
+    initial_value: float = 0.0
+    target_epsilon: float | None = None
+
+    def __post_init__(self) -> None:
+        check_alpha(self.alpha)
+        check_epsilon(self.epsilon)
+        check_gamma(self.gamma)
+        check_initial(self.initial_value)
+        if self.target_epsilon is not None:
+            check_epsilon(self.target_epsilon, "target_epsilon")
+
+
+@dataclass(frozen=True)
+class TDPredictionConfig:
+    """Settings of TD(0) prediction: step size ``alpha`` in (0, 1], discount ``gamma`` in
+    [0, 1], and the initial value of every V(s)."""
+
+    alpha: float = 0.1
+    gamma: float = 1.0
+    initial_value: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_alpha(self.alpha)
+        check_gamma(self.gamma)
+        check_initial(self.initial_value)
+
+
+class _QAgent(TabularAgent):
+    """Shared parts of the one-step control agents: a q table and epsilon-greedy acting."""
+
+    Config = TDConfig
+
+    def __init__(self, env: Any, config: TDConfig | None = None, *, seed=None, **kwargs) -> None:
+        super().__init__(env, config, kwargs, seed)
+        c = self.config
+        self._alpha, self._epsilon, self._gamma = c.alpha, c.epsilon, c.gamma
+        self._q = self._table(float(c.initial_value), self.n_actions)
+
+    @property
+    def q(self) -> np.ndarray:
+        """Action values Q(s, a), shape (n_states, n_actions) (a copy; assign to replace)."""
+        return np.array(self._q)
+
+    @q.setter
+    def q(self, value: Any) -> None:
+        self._q = self._set_table("q", value, (self.n_states, self.n_actions))
+
+    def reset(self) -> None:
+        """Nothing per episode for the one-step agents without a pre-chosen action."""
+
+    def act(self, obs: int, *, explore: bool = False) -> int:
+        """Epsilon-greedy (explore=True) or greedy action, ties broken at random."""
+        row = self._q[obs]
+        if explore:
+            return epsilon_greedy_action(row, self._epsilon, self._uniform(), self._uniform())
+        return greedy_action(row, self._uniform())
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"q": self.q}
+
+    def _load_arrays(self, arrays: dict[str, Any]) -> None:
+        self.q = arrays["q"]
+
+
+@final
+@export("agents.q_learning")
+class QLearning(_QAgent):
+    """Q-learning (Watkins 1989; Sutton & Barto (2018) §6.5, eq. 6.8).
+
+    Q(S, A) <- Q(S, A) + alpha [R + gamma max_a Q(S', a) - Q(S, A)], acting epsilon-greedily.
+
+    Args:
+        env: the env, or a pair (observation_space, action_space); both Discrete.
+        config: a ``TDConfig``; or give its fields as keywords (``alpha``, ``epsilon``,
+            ``gamma``, ``initial_value``).
+        seed: seed of the agent's generator (``rlcore.run`` reseeds it from the run's seed).
+    """
+
+    name = "agents.q_learning"
+
+    def observe(self, transition: Transition) -> None:
+        s, a, r, s2, terminated = transition[:5]
+        row = self._q[s]
+        target = r if terminated else q_learning_target(r, self._gamma, self._q[s2])
+        row[a] += self._alpha * (target - row[a])
+
+
+@final
+@export("agents.sarsa")
+class Sarsa(_QAgent):
+    """Sarsa, on-policy TD control (Sutton & Barto (2018) §6.4, eq. 6.7).
+
+    Q(S, A) <- Q(S, A) + alpha [R + gamma Q(S', A') - Q(S, A)], where A' is the epsilon-greedy
+    action the agent will take in S': it is chosen in ``observe`` and returned by the next
+    ``act(S', explore=True)``.
+
+    Args: as ``QLearning``.
+    """
+
+    name = "agents.sarsa"
+
+    def __init__(self, env: Any, config: TDConfig | None = None, *, seed=None, **kwargs) -> None:
+        super().__init__(env, config, seed=seed, **kwargs)
+        self._next: tuple[int, int] | None = None  # (S', A') chosen in observe
+
+    def reset(self) -> None:
+        """Forget the pre-chosen action: a new episode starts in a new state."""
+        self._next = None
+
+    def act(self, obs: int, *, explore: bool = False) -> int:
+        nxt = self._next
+        if explore and nxt is not None and nxt[0] == obs:
+            self._next = None
+            return nxt[1]
+        return super().act(obs, explore=explore)
+
+    def observe(self, transition: Transition) -> None:
+        s, a, r, s2, terminated, truncated = transition[:6]
+        row = self._q[s]
+        if terminated:
+            target = r
+            self._next = None
+        else:
+            row2 = self._q[s2]
+            a2 = epsilon_greedy_action(row2, self._epsilon, self._uniform(), self._uniform())
+            target = sarsa_target(r, self._gamma, row2, a2)
+            self._next = None if truncated else (s2, a2)
+        row[a] += self._alpha * (target - row[a])
+
+
+@final
+@export("agents.expected_sarsa")
+class ExpectedSarsa(_QAgent):
+    """Expected Sarsa (Sutton & Barto (2018) §6.6, eq. 6.9).
+
+    Q(S, A) <- Q(S, A) + alpha [R + gamma sum_a pi(a | S') Q(S', a) - Q(S, A)] with pi
+    epsilon-greedy in Q with ``target_epsilon`` (default: ``epsilon``, on-policy). With
+    ``target_epsilon=0`` the target is Q-learning's.
+
+    Args: as ``QLearning``, plus ``target_epsilon``.
+    """
+
+    name = "agents.expected_sarsa"
+
+    def __init__(self, env: Any, config: TDConfig | None = None, *, seed=None, **kwargs) -> None:
+        super().__init__(env, config, seed=seed, **kwargs)
+        c = self.config
+        self._target_epsilon = c.epsilon if c.target_epsilon is None else c.target_epsilon
+
+    def observe(self, transition: Transition) -> None:
+        s, a, r, s2, terminated = transition[:5]
+        row = self._q[s]
+        if terminated:
+            target = r
+        else:
+            v2 = epsilon_greedy_value(self._q[s2], self._target_epsilon)
+            target = td_target(r, self._gamma, v2)
+        row[a] += self._alpha * (target - row[a])
+
+
+@final
+@export("agents.double_q_learning")
+class DoubleQLearning(_QAgent):
+    """Double Q-learning (van Hasselt 2010; Sutton & Barto (2018) §6.7).
+
+    With probability 1/2: Q1(S, A) += alpha [R + gamma Q2(S', argmax_a Q1(S', a)) - Q1(S, A)],
+    else the same with Q1 and Q2 swapped. Acts epsilon-greedily in Q1 + Q2. ``q`` is
+    (Q1 + Q2) / 2; ``q1`` and ``q2`` are the two tables.
+
+    Args: as ``QLearning``.
+    """
+
+    name = "agents.double_q_learning"
+
+    def __init__(self, env: Any, config: TDConfig | None = None, *, seed=None, **kwargs) -> None:
+        super().__init__(env, config, seed=seed, **kwargs)
+        self._q2 = self._table(float(self.config.initial_value), self.n_actions)
+
+    @property
+    def q(self) -> np.ndarray:
+        """(Q1 + Q2) / 2, shape (n_states, n_actions)."""
+        return (np.array(self._q) + np.array(self._q2)) / 2
+
+    @q.setter
+    def q(self, value: Any) -> None:
+        self._q = self._set_table("q", value, (self.n_states, self.n_actions))
+        self._q2 = [list(row) for row in self._q]
+
+    @property
+    def q1(self) -> np.ndarray:
+        return np.array(self._q)
+
+    @property
+    def q2(self) -> np.ndarray:
+        return np.array(self._q2)
+
+    def act(self, obs: int, *, explore: bool = False) -> int:
+        row = [a + b for a, b in zip(self._q[obs], self._q2[obs])]
+        if explore:
+            return epsilon_greedy_action(row, self._epsilon, self._uniform(), self._uniform())
+        return greedy_action(row, self._uniform())
+
+    def observe(self, transition: Transition) -> None:
+        s, a, r, s2, terminated = transition[:5]
+        q_upd, q_eval = (self._q, self._q2) if self._uniform() < 0.5 else (self._q2, self._q)
+        row = q_upd[s]
+        if terminated:
+            target = r
+        else:
+            a_star = greedy_action(q_upd[s2], self._uniform())
+            target = double_q_learning_target(r, self._gamma, q_eval[s2], a_star)
+        row[a] += self._alpha * (target - row[a])
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"q1": self.q1, "q2": self.q2}
+
+    def _load_arrays(self, arrays: dict[str, Any]) -> None:
+        shape = (self.n_states, self.n_actions)
+        self._q = self._set_table("q1", arrays["q1"], shape)
+        self._q2 = self._set_table("q2", arrays["q2"], shape)
+
+
+@final
+@export("agents.td0")
+class TD0(TabularAgent):
+    """Tabular TD(0) prediction of v_pi for a fixed policy (Sutton & Barto (2018) §6.1).
+
+    V(S) <- V(S) + alpha [R + gamma V(S') - V(S)], acting with ``policy``.
+
+    Args:
+        env: the env, or a pair (observation_space, action_space); both Discrete.
+        policy: the policy pi to evaluate: an (S, A) probability array, a ``policies.tabular``
+            or any TabularPolicy. Default: the uniform random policy.
+        config: a ``TDPredictionConfig``, or its fields as keywords (``alpha``, ``gamma``).
+        seed: seed of the agent's generator.
+    """
+
+    name = "agents.td0"
+    Config = TDPredictionConfig
+
+    def __init__(
+        self,
+        env: Any,
+        policy: Any = None,
+        config: TDPredictionConfig | None = None,
+        *,
+        seed=None,
+        **kwargs,
+    ) -> None:
+        super().__init__(env, config, kwargs, seed)
+        self.policy = self._fixed_policy(policy, "policy")
+        self._rows = self.policy.table.tolist()
+        self._v = self._table(float(self.config.initial_value))
+
+    @property
+    def v(self) -> np.ndarray:
+        """State values V(s), shape (n_states,) (a copy; assign to replace)."""
+        return np.array(self._v)
+
+    @v.setter
+    def v(self, value: Any) -> None:
+        self._v = self._set_table("v", value, (self.n_states,))
+
+    def reset(self) -> None:
+        """Nothing per episode."""
+
+    def act(self, obs: int, *, explore: bool = False) -> int:
+        """An action of the evaluated policy (for prediction, exploring changes nothing)."""
+        return sample_action(self._rows[obs], self._uniform())
+
+    def observe(self, transition: Transition) -> None:
+        s, _, r, s2, terminated = transition[:5]
+        v = self._v
+        target = r if terminated else td_target(r, self.config.gamma, v[s2])
+        v[s] += self.config.alpha * (target - v[s])
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"v": self.v, "policy": self.policy.table}
+
+    def _load_arrays(self, arrays: dict[str, Any]) -> None:
+        self.v = arrays["v"]
+
+    @classmethod
+    def _rebuild(cls, spaces_, config, arrays):
+        return cls(spaces_, arrays["policy"], config=config)
