@@ -13,6 +13,9 @@ from rlcore.envs._finite import FiniteModelEnv
 # (id, entry point, registration kwargs). Keep ids stable: they are public names.
 _ENVS: tuple[tuple[str, str, dict], ...] = (
     ("rlcore/Navigation2D-v0", "rlcore.envs.navigation:Navigation2DEnv", {"max_episode_steps": 100}),
+    ("rlcore/GamblersProblem-v0", "rlcore.envs.gambler:GamblersProblemEnv", {}),
+    ("rlcore/JacksCarRental-v0", "rlcore.envs.jacks_car_rental:JacksCarRentalEnv",
+     {"max_episode_steps": 365}),
 )
 
 

@@ -74,6 +74,8 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.envs.short_corridor",
         "rlcore.envs.maximization_bias",
         "rlcore.envs.baird",
+        "rlcore.envs.gambler",
+        "rlcore.envs.jacks_car_rental",
     ),
     "datasets": ("rlcore.data",),
     "figures": ("rlcore.book.ch4",),

@@ -1,0 +1,85 @@
+"""Reports of book-figure reproductions: checks against the book, and a Markdown summary."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+
+def check(
+    value: float, expected: float, tolerance: float, *, source: str = "book"
+) -> dict[str, Any]:
+    """One headline check: passed when |value - expected| <= tolerance.
+
+    Args:
+        value: what the reproduction computed.
+        expected: the book's number (``source="book"``) or a ground truth derived independently
+            (``source="derived"``: a closed form, an exact solve, a theorem).
+        tolerance: the stated tolerance (say in the figure's notes where it comes from).
+    """
+    value, expected, tolerance = float(value), float(expected), float(tolerance)
+    passed = math.isfinite(value) and abs(value - expected) <= tolerance * (1 + 1e-9) + 1e-15
+    return {
+        "value": value,
+        "expected": expected,
+        "tolerance": tolerance,
+        "passed": bool(passed),
+        "source": source,
+    }
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def write_summary(
+    out_dir: str | Path, results: Iterable[dict[str, Any]], title: str = "Book figures"
+) -> Path:
+    """Write ``summary.md`` (a table of checks and a link to each PNG) and ``checks.json``.
+
+    Args:
+        out_dir: the directory the figures were written to; links are relative to it.
+        results: figure result dicts (see ``rlcore.book``): "figure", "checks" and optionally
+            "title", "png" and "notes".
+        title: the page heading.
+
+    Returns:
+        The path of ``summary.md``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = list(results)
+    n_checks = sum(len(r.get("checks", {})) for r in results)
+    n_failed = sum(not c["passed"] for r in results for c in r.get("checks", {}).values())
+    lines = [f"# {title}", "", f"{n_checks - n_failed} of {n_checks} checks passed.", ""]
+    for r in results:
+        lines += [f"## {r['figure']}" + (f": {r['title']}" if r.get("title") else ""), ""]
+        if r.get("png"):
+            png, root = Path(r["png"]).resolve(), out.resolve()
+            link = png.relative_to(root) if png.is_relative_to(root) else png
+            lines += [f"![{r['figure']}]({link.as_posix()})", ""]
+        checks = r.get("checks", {})
+        if checks:
+            lines += [
+                "| check | value | expected | tolerance | source | passed |",
+                "|---|---|---|---|---|---|",
+            ]
+            for name, c in checks.items():
+                name = name.replace("|", "\\|")  # a pipe would end the table cell
+                lines.append(
+                    f"| {name} | {_fmt(c['value'])} | {_fmt(c['expected'])} | "
+                    f"{_fmt(c['tolerance'])} | {c.get('source', 'book')} | "
+                    f"{'yes' if c['passed'] else '**NO**'} |"
+                )
+            lines.append("")
+        lines += [f"- {note}" for note in r.get("notes", ())]
+        if r.get("notes"):
+            lines.append("")
+    summary = out / "summary.md"
+    summary.write_text("\n".join(lines))
+    payload = [{k: r.get(k) for k in ("figure", "title", "png", "checks", "notes")} for r in results]
+    (out / "checks.json").write_text(json.dumps(payload, indent=2, default=str))
+    return summary
