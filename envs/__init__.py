@@ -12,6 +12,26 @@ from rlcore.envs._finite import FiniteModelEnv
 
 # (id, entry point, registration kwargs). Keep ids stable: they are public names.
 _ENVS: tuple[tuple[str, str, dict], ...] = (
+    # Sutton & Barto (2018) book environments (finite models P, see each class docstring).
+    ("rlcore/RandomWalk-v0", "rlcore.envs.random_walk:RandomWalkEnv", {}),
+    ("rlcore/RandomWalk1000-v0", "rlcore.envs.random_walk:RandomWalk1000Env", {}),
+    ("rlcore/Gridworld4x4-v0", "rlcore.envs.gridworld:Gridworld4x4Env", {}),
+    ("rlcore/WindyGridworld-v0", "rlcore.envs.windy_gridworld:WindyGridworldEnv", {}),
+    ("rlcore/Racetrack-v0", "rlcore.envs.racetrack:RacetrackEnv", {}),
+    ("rlcore/DynaMaze-v0", "rlcore.envs.maze:MazeEnv", {"kwargs": {"maze": "dyna"}}),
+    (
+        "rlcore/BlockingMaze-v0",
+        "rlcore.envs.maze:MazeEnv",
+        {"kwargs": {"maze": "blocking", "switch_step": 1000}},
+    ),
+    (
+        "rlcore/ShortcutMaze-v0",
+        "rlcore.envs.maze:MazeEnv",
+        {"kwargs": {"maze": "shortcut", "switch_step": 3000}},
+    ),
+    ("rlcore/ShortCorridor-v0", "rlcore.envs.short_corridor:ShortCorridorEnv", {}),
+    ("rlcore/MaximizationBias-v0", "rlcore.envs.maximization_bias:MaximizationBiasEnv", {}),
+    ("rlcore/Baird-v0", "rlcore.envs.baird:BairdEnv", {"max_episode_steps": 1000}),
     ("rlcore/Navigation2D-v0", "rlcore.envs.navigation:Navigation2DEnv", {"max_episode_steps": 100}),
     ("rlcore/GamblersProblem-v0", "rlcore.envs.gambler:GamblersProblemEnv", {}),
     ("rlcore/JacksCarRental-v0", "rlcore.envs.jacks_car_rental:JacksCarRentalEnv",
