@@ -58,10 +58,14 @@ NAMESPACES: tuple[str, ...] = (
 _PROVIDERS: dict[str, tuple[str, ...]] = {
     "agents": ("rlcore.tabular.td",),
     "planning": ("rlcore.tabular.planning",),
-    "policies": ("rlcore.policies", "rlcore.tabular.policies"),
+    "policies": ("rlcore.policies", "rlcore.tabular.policies", "rlcore.diffusion_policy"),
     "schedules": ("rlcore.generative.schedules",),
     "samplers": ("rlcore.generative.samplers",),
-    "objectives": ("rlcore.generative.diffusion", "rlcore.generative.flow_matching"),
+    "objectives": (
+        "rlcore.generative.diffusion",
+        "rlcore.generative.flow_matching",
+        "rlcore.diffusion_policy.regression",
+    ),
     "guidance": ("rlcore.generative.guidance",),
     "networks": ("rlcore.generative.networks", "rlcore.generative.ema"),
     "envs": (

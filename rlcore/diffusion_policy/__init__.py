@@ -1,0 +1,35 @@
+"""Policies that generate actions with ``rlcore.generative`` (Chi et al. 2023, Diffusion Policy).
+
+- ``policies.diffusion`` / ``policies.flow`` / ``policies.gaussian_bc``: constructors of an
+  ``ActionChunkPolicy`` (``policies.action_chunk``) with a diffusion, flow-matching or MSE
+  objective; ``fit(dataset)`` trains it by behaviour cloning, ``rlcore.run`` evaluates it.
+- ``objectives.mse_regression``: the MSE baseline as a ``GenerativeModel``.
+- ``chunk_indices``, ``MinMaxNormalizer``: training windows and [-1, 1] normalisation.
+"""
+
+from rlcore.diffusion_policy.chunking import MinMaxNormalizer, chunk_indices
+from rlcore.diffusion_policy.policy import (
+    ActionChunkPolicy,
+    ChunkConfig,
+    NetworkConfig,
+    SamplingConfig,
+    TrainConfig,
+    diffusion_policy,
+    flow_policy,
+    gaussian_bc_policy,
+)
+from rlcore.diffusion_policy.regression import MSERegression
+
+__all__ = [
+    "ActionChunkPolicy",
+    "ChunkConfig",
+    "MSERegression",
+    "MinMaxNormalizer",
+    "NetworkConfig",
+    "SamplingConfig",
+    "TrainConfig",
+    "chunk_indices",
+    "diffusion_policy",
+    "flow_policy",
+    "gaussian_bc_policy",
+]
