@@ -315,7 +315,50 @@ def tree_backup_returns(
     return out
 
 
+# -- eligibility traces (Sutton & Barto (2018) chapter 12) --------------------------------------
+def accumulating_trace(z_tm1: ArrayLike, x_t: ArrayLike, discount_lambda: ArrayLike) -> np.ndarray:
+    """z_t = gamma lambda z_{t-1} + x_t (S&B (2018) eq. 12.5; x_t = grad v(S_t), one-hot in the
+    tabular case).
+
+    Args:
+        z_tm1: previous trace, shape (..., d).
+        x_t: feature vector of the state (or state-action) visited, shape (..., d).
+        discount_lambda: gamma * lambda, scalar or shape (...).
+
+    Returns:
+        z_t, shape (..., d).
+    """
+    return np.asarray(discount_lambda)[..., None] * z_tm1 + x_t
+
+
+def replacing_trace(z_tm1: ArrayLike, x_t: ArrayLike, discount_lambda: ArrayLike) -> np.ndarray:
+    """z_t,i = 1 where x_t,i = 1, else gamma lambda z_{t-1,i}: the replacing trace for binary
+    features (Singh & Sutton 1996; discussed in Sutton & Barto (2018) chapter 12).
+
+    Args: as ``accumulating_trace`` (``x_t`` binary).
+    """
+    decayed = np.asarray(discount_lambda)[..., None] * z_tm1
+    return np.where(np.asarray(x_t) > 0, 1.0, decayed)
+
+
+def dutch_trace(
+    z_tm1: ArrayLike, x_t: ArrayLike, discount_lambda: ArrayLike, alpha: ArrayLike
+) -> np.ndarray:
+    """z_t = gamma lambda z_{t-1} + (1 - alpha gamma lambda z_{t-1}^T x_t) x_t (S&B (2018)
+    eq. 12.11; van Seijen & Sutton 2014). In the tabular case the visited entry becomes
+    (1 - alpha) gamma lambda z + 1.
+
+    Args: as ``accumulating_trace``, plus the step size ``alpha`` (scalar or shape (...)).
+    """
+    gl = np.asarray(discount_lambda)[..., None]
+    zx = np.sum(np.asarray(z_tm1) * x_t, axis=-1, keepdims=True)  # (..., 1)
+    return gl * z_tm1 + (1.0 - np.asarray(alpha)[..., None] * gl * zx) * x_t
+
+
 __all__ = [
+    "accumulating_trace",
+    "dutch_trace",
+    "replacing_trace",
     "discounted_returns",
     "double_q_learning_target",
     "expected_sarsa_target",

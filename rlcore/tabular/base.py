@@ -1,8 +1,11 @@
 """What every tabular agent shares: table sizes from the spaces, configs, randomness, checkpoints.
 
-``TabularAgent`` is the one base class of the scalar tabular agents (``rlcore.tabular.td``,
-``n_step``, ``traces``, ``monte_carlo``, ``dyna``); each agent subclasses it once and is final.
-It owns no learning rule: the math is in ``rlcore.returns`` and ``rlcore.tabular.policies``.
+``TabularAgent`` is the base of the scalar tabular agents (``rlcore.tabular.td``, ``n_step``,
+``traces``, ``monte_carlo``, ``dyna``), with two specialisations: ``ControlAgent`` (a q table,
+epsilon-greedy acting, an optional pre-chosen next action for on-policy methods) and
+``PredictionAgent`` (a v table and a fixed policy to evaluate). Each agent subclasses one of them
+and is final. None of them owns a learning rule: the math is in ``rlcore.returns`` and
+``rlcore.tabular.policies``.
 
 Speed: tables live as Python lists of lists, not NumPy arrays, because one-element reads and
 writes on lists are about 1.7x faster (FIELD-NOTES); the ``q`` / ``v`` properties return NumPy
@@ -20,7 +23,13 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
-from rlcore.tabular.policies import TablePolicy, as_probability_table
+from rlcore.tabular.policies import (
+    TablePolicy,
+    as_probability_table,
+    epsilon_greedy_action,
+    greedy_action,
+    sample_action,
+)
 from rlcore.validation import as_generator, check_choice, check_int, check_range, discrete_size
 
 UNIFORM_BLOCK = 2048
@@ -125,6 +134,9 @@ class TabularAgent:
 
     Config: ClassVar[type]
     name: ClassVar[str]  # the public registry name, for messages
+    # Tables as NumPy arrays instead of lists: for agents whose updates touch whole tables
+    # (eligibility traces), where vector operations win.
+    numpy_tables: ClassVar[bool] = False
 
     def __init__(self, env: Any, config: Any, kwargs: Mapping[str, Any], seed: int | None):
         self.n_states, self.n_actions = table_shape(env, self.name)
@@ -148,7 +160,11 @@ class TabularAgent:
             return self._uniforms.pop()
 
     # -- tables ---------------------------------------------------------------------------------
-    def _table(self, value: float, n_cols: int | None = None) -> list:
+    def _table(self, value: float, n_cols: int | None = None) -> Any:
+        """A table of ``value``: (S,) or (S, n_cols), a list (of lists) or a NumPy array."""
+        if self.numpy_tables:
+            shape = (self.n_states,) if n_cols is None else (self.n_states, n_cols)
+            return np.full(shape, value, dtype=np.float64)
         if n_cols is None:
             return [value] * self.n_states
         return [[value] * n_cols for _ in range(self.n_states)]
@@ -194,13 +210,113 @@ class TabularAgent:
     def _load_arrays(self, arrays: dict[str, Any]) -> None:
         raise NotImplementedError
 
-    def _set_table(self, name: str, value: Any, shape: tuple[int, ...]) -> list:
-        array = np.asarray(value, dtype=np.float64)
+    def _set_table(self, name: str, value: Any, shape: tuple[int, ...]) -> Any:
+        """A validated copy of ``value`` as a table (list or NumPy, see ``numpy_tables``)."""
+        array = np.array(value, dtype=np.float64)
         if array.shape != shape:
             raise ValueError(f"{self.name}: {name} must have shape {shape}, got {array.shape}.")
         if not np.all(np.isfinite(array)):
             raise ValueError(f"{self.name}: {name} holds non-finite values.")
-        return array.tolist()
+        return array if self.numpy_tables else array.tolist()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.n_states} states, {self.n_actions} actions, {self.config})"
+
+
+class ControlAgent(TabularAgent):
+    """A tabular control agent: a q table (S, A) and epsilon-greedy acting.
+
+    On-policy methods choose A_{t+1} while learning from (S_t, A_t, R_{t+1}, S_{t+1}) with
+    ``_choose_next(s2)``; the next ``act(s2, explore=True)`` returns that action, so the action
+    learned about is the action taken. The config needs ``epsilon`` and ``initial_value``.
+    """
+
+    def __init__(self, env: Any, config: Any, kwargs: Mapping[str, Any], seed: int | None):
+        super().__init__(env, config, kwargs, seed)
+        self._epsilon = self.config.epsilon
+        self._q = self._table(float(self.config.initial_value), self.n_actions)
+        self._next: tuple[int, int] | None = None  # (S_{t+1}, A_{t+1}) chosen in observe
+
+    @property
+    def q(self) -> np.ndarray:
+        """Action values Q(s, a), shape (n_states, n_actions) (a copy; assign to replace)."""
+        return np.array(self._q)
+
+    @q.setter
+    def q(self, value: Any) -> None:
+        self._q = self._set_table("q", value, (self.n_states, self.n_actions))
+
+    def reset(self) -> None:
+        """Start an episode: forget the pre-chosen action (subclasses also clear buffers)."""
+        self._next = None
+
+    def act(self, obs: int, *, explore: bool = False) -> int:
+        """Epsilon-greedy (explore=True) or greedy action, ties broken at random; the pre-chosen
+        action when ``obs`` is the state it was chosen for."""
+        nxt = self._next
+        if nxt is not None and explore and nxt[0] == obs:
+            self._next = None
+            return nxt[1]
+        return self._policy_action(obs, explore)
+
+    def _policy_action(self, obs: int, explore: bool) -> int:
+        row = self._q[obs]
+        if self.numpy_tables:
+            row = row.tolist()
+        if explore:
+            return epsilon_greedy_action(row, self._epsilon, self._uniform(), self._uniform())
+        return greedy_action(row, self._uniform())
+
+    def _choose_next(self, s2: int) -> int:
+        """Choose A_{t+1} in S_{t+1} with the behaviour policy and keep it for ``act``."""
+        a2 = self._policy_action(s2, True)
+        self._next = (s2, a2)
+        return a2
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"q": self.q}
+
+    def _load_arrays(self, arrays: dict[str, Any]) -> None:
+        self.q = arrays["q"]
+
+
+class PredictionAgent(TabularAgent):
+    """A tabular prediction agent: estimates v_pi (S,) for a fixed policy pi it acts with.
+
+    The policy is an (S, A) probability array, a ``policies.tabular`` or any TabularPolicy
+    (default: uniform random); it is saved with the agent. The config needs ``initial_value``.
+    """
+
+    def __init__(
+        self, env: Any, policy: Any, config: Any, kwargs: Mapping[str, Any], seed: int | None
+    ):
+        super().__init__(env, config, kwargs, seed)
+        self.policy = self._fixed_policy(policy, "policy")
+        self._pi_rows = self.policy.table.tolist()
+        self._v = self._table(float(self.config.initial_value))
+
+    @property
+    def v(self) -> np.ndarray:
+        """State values V(s), shape (n_states,) (a copy; assign to replace)."""
+        return np.array(self._v)
+
+    @v.setter
+    def v(self, value: Any) -> None:
+        self._v = self._set_table("v", value, (self.n_states,))
+
+    def reset(self) -> None:
+        """Start an episode (subclasses clear their buffers)."""
+
+    def act(self, obs: int, *, explore: bool = False) -> int:
+        """An action of the evaluated policy (for prediction, ``explore`` changes nothing)."""
+        return sample_action(self._pi_rows[obs], self._uniform())
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"v": self.v, "policy": self.policy.table}
+
+    def _load_arrays(self, arrays: dict[str, Any]) -> None:
+        self.v = arrays["v"]
+
+    @classmethod
+    def _rebuild(cls, spaces_: tuple, config: Any, arrays: dict[str, Any]) -> TabularAgent:
+        return cls(spaces_, arrays["policy"], config=config)

@@ -29,7 +29,8 @@ import numpy as np
 from rlcore.registry import export
 from rlcore.returns import double_q_learning_target, q_learning_target, sarsa_target, td_target
 from rlcore.tabular.base import (
-    TabularAgent,
+    ControlAgent,
+    PredictionAgent,
     check_alpha,
     check_epsilon,
     check_gamma,
@@ -39,7 +40,6 @@ from rlcore.tabular.policies import (
     epsilon_greedy_action,
     epsilon_greedy_value,
     greedy_action,
-    sample_action,
 )
 from rlcore.types import Transition
 
@@ -88,46 +88,9 @@ class TDPredictionConfig:
         check_initial(self.initial_value)
 
 
-class _QAgent(TabularAgent):
-    """Shared parts of the one-step control agents: a q table and epsilon-greedy acting."""
-
-    Config = TDConfig
-
-    def __init__(self, env: Any, config: TDConfig | None = None, *, seed=None, **kwargs) -> None:
-        super().__init__(env, config, kwargs, seed)
-        c = self.config
-        self._alpha, self._epsilon, self._gamma = c.alpha, c.epsilon, c.gamma
-        self._q = self._table(float(c.initial_value), self.n_actions)
-
-    @property
-    def q(self) -> np.ndarray:
-        """Action values Q(s, a), shape (n_states, n_actions) (a copy; assign to replace)."""
-        return np.array(self._q)
-
-    @q.setter
-    def q(self, value: Any) -> None:
-        self._q = self._set_table("q", value, (self.n_states, self.n_actions))
-
-    def reset(self) -> None:
-        """Nothing per episode for the one-step agents without a pre-chosen action."""
-
-    def act(self, obs: int, *, explore: bool = False) -> int:
-        """Epsilon-greedy (explore=True) or greedy action, ties broken at random."""
-        row = self._q[obs]
-        if explore:
-            return epsilon_greedy_action(row, self._epsilon, self._uniform(), self._uniform())
-        return greedy_action(row, self._uniform())
-
-    def _arrays(self) -> dict[str, np.ndarray]:
-        return {"q": self.q}
-
-    def _load_arrays(self, arrays: dict[str, Any]) -> None:
-        self.q = arrays["q"]
-
-
 @final
 @export("agents.q_learning")
-class QLearning(_QAgent):
+class QLearning(ControlAgent):
     """Q-learning (Watkins 1989; Sutton & Barto (2018) §6.5, eq. 6.8).
 
     Q(S, A) <- Q(S, A) + alpha [R + gamma max_a Q(S', a) - Q(S, A)], acting epsilon-greedily.
@@ -140,6 +103,18 @@ class QLearning(_QAgent):
     """
 
     name = "agents.q_learning"
+    Config = TDConfig
+
+    def __init__(self, env: Any, config: TDConfig | None = None, *, seed=None, **kwargs) -> None:
+        super().__init__(env, config, kwargs, seed)
+        self._alpha, self._gamma = self.config.alpha, self.config.gamma
+
+    def act(self, obs: int, *, explore: bool = False) -> int:
+        """Epsilon-greedy (explore=True) or greedy action, ties broken at random."""
+        row = self._q[obs]  # the hot path of the throughput benchmark: no pre-chosen action
+        if explore:
+            return epsilon_greedy_action(row, self._epsilon, self._uniform(), self._uniform())
+        return greedy_action(row, self._uniform())
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated = transition[:5]
@@ -150,7 +125,7 @@ class QLearning(_QAgent):
 
 @final
 @export("agents.sarsa")
-class Sarsa(_QAgent):
+class Sarsa(ControlAgent):
     """Sarsa, on-policy TD control (Sutton & Barto (2018) §6.4, eq. 6.7).
 
     Q(S, A) <- Q(S, A) + alpha [R + gamma Q(S', A') - Q(S, A)], where A' is the epsilon-greedy
@@ -161,21 +136,11 @@ class Sarsa(_QAgent):
     """
 
     name = "agents.sarsa"
+    Config = TDConfig
 
     def __init__(self, env: Any, config: TDConfig | None = None, *, seed=None, **kwargs) -> None:
-        super().__init__(env, config, seed=seed, **kwargs)
-        self._next: tuple[int, int] | None = None  # (S', A') chosen in observe
-
-    def reset(self) -> None:
-        """Forget the pre-chosen action: a new episode starts in a new state."""
-        self._next = None
-
-    def act(self, obs: int, *, explore: bool = False) -> int:
-        nxt = self._next
-        if explore and nxt is not None and nxt[0] == obs:
-            self._next = None
-            return nxt[1]
-        return super().act(obs, explore=explore)
+        super().__init__(env, config, kwargs, seed)
+        self._alpha, self._gamma = self.config.alpha, self.config.gamma
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated, truncated = transition[:6]
@@ -184,16 +149,16 @@ class Sarsa(_QAgent):
             target = r
             self._next = None
         else:
-            row2 = self._q[s2]
-            a2 = epsilon_greedy_action(row2, self._epsilon, self._uniform(), self._uniform())
-            target = sarsa_target(r, self._gamma, row2, a2)
-            self._next = None if truncated else (s2, a2)
+            a2 = self._choose_next(s2)
+            target = sarsa_target(r, self._gamma, self._q[s2], a2)
+            if truncated:
+                self._next = None
         row[a] += self._alpha * (target - row[a])
 
 
 @final
 @export("agents.expected_sarsa")
-class ExpectedSarsa(_QAgent):
+class ExpectedSarsa(ControlAgent):
     """Expected Sarsa (Sutton & Barto (2018) §6.6, eq. 6.9).
 
     Q(S, A) <- Q(S, A) + alpha [R + gamma sum_a pi(a | S') Q(S', a) - Q(S, A)] with pi
@@ -204,10 +169,12 @@ class ExpectedSarsa(_QAgent):
     """
 
     name = "agents.expected_sarsa"
+    Config = TDConfig
 
     def __init__(self, env: Any, config: TDConfig | None = None, *, seed=None, **kwargs) -> None:
-        super().__init__(env, config, seed=seed, **kwargs)
+        super().__init__(env, config, kwargs, seed)
         c = self.config
+        self._alpha, self._gamma = c.alpha, c.gamma
         self._target_epsilon = c.epsilon if c.target_epsilon is None else c.target_epsilon
 
     def observe(self, transition: Transition) -> None:
@@ -223,7 +190,7 @@ class ExpectedSarsa(_QAgent):
 
 @final
 @export("agents.double_q_learning")
-class DoubleQLearning(_QAgent):
+class DoubleQLearning(ControlAgent):
     """Double Q-learning (van Hasselt 2010; Sutton & Barto (2018) §6.7).
 
     With probability 1/2: Q1(S, A) += alpha [R + gamma Q2(S', argmax_a Q1(S', a)) - Q1(S, A)],
@@ -234,9 +201,11 @@ class DoubleQLearning(_QAgent):
     """
 
     name = "agents.double_q_learning"
+    Config = TDConfig
 
     def __init__(self, env: Any, config: TDConfig | None = None, *, seed=None, **kwargs) -> None:
-        super().__init__(env, config, seed=seed, **kwargs)
+        super().__init__(env, config, kwargs, seed)
+        self._alpha, self._gamma = self.config.alpha, self.config.gamma
         self._q2 = self._table(float(self.config.initial_value), self.n_actions)
 
     @property
@@ -257,7 +226,7 @@ class DoubleQLearning(_QAgent):
     def q2(self) -> np.ndarray:
         return np.array(self._q2)
 
-    def act(self, obs: int, *, explore: bool = False) -> int:
+    def _policy_action(self, obs: int, explore: bool) -> int:
         row = [a + b for a, b in zip(self._q[obs], self._q2[obs])]
         if explore:
             return epsilon_greedy_action(row, self._epsilon, self._uniform(), self._uniform())
@@ -285,7 +254,7 @@ class DoubleQLearning(_QAgent):
 
 @final
 @export("agents.td0")
-class TD0(TabularAgent):
+class TD0(PredictionAgent):
     """Tabular TD(0) prediction of v_pi for a fixed policy (Sutton & Barto (2018) §6.1).
 
     V(S) <- V(S) + alpha [R + gamma V(S') - V(S)], acting with ``policy``.
@@ -310,39 +279,10 @@ class TD0(TabularAgent):
         seed=None,
         **kwargs,
     ) -> None:
-        super().__init__(env, config, kwargs, seed)
-        self.policy = self._fixed_policy(policy, "policy")
-        self._rows = self.policy.table.tolist()
-        self._v = self._table(float(self.config.initial_value))
-
-    @property
-    def v(self) -> np.ndarray:
-        """State values V(s), shape (n_states,) (a copy; assign to replace)."""
-        return np.array(self._v)
-
-    @v.setter
-    def v(self, value: Any) -> None:
-        self._v = self._set_table("v", value, (self.n_states,))
-
-    def reset(self) -> None:
-        """Nothing per episode."""
-
-    def act(self, obs: int, *, explore: bool = False) -> int:
-        """An action of the evaluated policy (for prediction, exploring changes nothing)."""
-        return sample_action(self._rows[obs], self._uniform())
+        super().__init__(env, policy, config, kwargs, seed)
 
     def observe(self, transition: Transition) -> None:
         s, _, r, s2, terminated = transition[:5]
         v = self._v
         target = r if terminated else td_target(r, self.config.gamma, v[s2])
         v[s] += self.config.alpha * (target - v[s])
-
-    def _arrays(self) -> dict[str, np.ndarray]:
-        return {"v": self.v, "policy": self.policy.table}
-
-    def _load_arrays(self, arrays: dict[str, Any]) -> None:
-        self.v = arrays["v"]
-
-    @classmethod
-    def _rebuild(cls, spaces_, config, arrays):
-        return cls(spaces_, arrays["policy"], config=config)
