@@ -56,7 +56,13 @@ NAMESPACES: tuple[str, ...] = (
 
 # Which modules to import so that a namespace's names are registered. Later layers append here.
 _PROVIDERS: dict[str, tuple[str, ...]] = {
-    "agents": ("rlcore.tabular.td",),
+    "agents": (
+        "rlcore.tabular.monte_carlo",
+        "rlcore.tabular.td",
+        "rlcore.tabular.n_step",
+        "rlcore.tabular.traces",
+        "rlcore.tabular.dyna",
+    ),
     "planning": ("rlcore.tabular.planning",),
     "policies": ("rlcore.policies", "rlcore.tabular.policies", "rlcore.diffusion_policy"),
     "schedules": ("rlcore.generative.schedules",),
