@@ -64,6 +64,8 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.tabular.dyna",
     ),
     "planning": ("rlcore.tabular.planning",),
+    "suites": ("rlcore.bench.suites",),
+    "backends": ("rlcore.bench.backends",),
     "policies": ("rlcore.policies", "rlcore.tabular.policies", "rlcore.diffusion_policy"),
     "schedules": ("rlcore.generative.schedules",),
     "samplers": ("rlcore.generative.samplers",),

@@ -1,0 +1,96 @@
+"""The built-in suites, exported as ``suites.smoke`` and ``suites.classic``.
+
+``rlcore bench suites.smoke`` finds them by registry name from any directory; a suite of your own
+lives in a file (see ``benchmarks/example_suite.py``) and runs as ``rlcore bench FILE.py:NAME``.
+
+- ``suites.smoke``: about a minute on 2 cores. Q-learning and Sarsa on the cliff (Example 6.6:
+  500 episodes, score = mean return of episodes 401-500; the book's figure shows about -25 for
+  Sarsa and -50 for Q-learning over episodes 101-500) and on the windy gridworld (Example 6.5),
+  and with the random policy on slippery FrozenLake scored by 100 greedy episodes (success rate).
+- ``suites.classic``: the tabular control agents on gymnasium's toy-text envs and the book's
+  envs, with the random policy as the floor.
+"""
+
+from __future__ import annotations
+
+from rlcore.bench.suite import AgentSpec, Budget, EnvSpec, EvalProtocol, Grid, Suite
+from rlcore.registry import export
+
+# The book's settings for the one-step TD control agents on the gridworlds of chapter 6.
+_BOOK_TD = {"alpha": 0.5, "epsilon": 0.1, "gamma": 1.0}
+_LAKE_TD = {"alpha": 0.1, "epsilon": 0.1, "gamma": 0.99}
+
+_CLIFF = EnvSpec("CliffWalking-v1", label="cliff")
+_WINDY = EnvSpec("rlcore/WindyGridworld-v0", label="windy")
+# Success rate: scores lie in [0, 1], so that range normalises them for aggregates.
+_LAKE = EnvSpec("FrozenLake-v1", label="frozen_lake", score_range=(0.0, 1.0))
+_LAKE8 = EnvSpec("FrozenLake8x8-v1", label="frozen_lake8x8", score_range=(0.0, 1.0))
+
+_GREEDY_100 = EvalProtocol(score="evaluation", eval_episodes=100, last_episodes=100)
+
+smoke = export("suites.smoke")(
+    Suite(
+        name="smoke",
+        description=(
+            "A one-minute check of the whole pipeline: one-step TD control on the cliff, the "
+            "windy gridworld and FrozenLake, 10 seeds per cell."
+        ),
+        grids=(
+            Grid(
+                agents=(
+                    AgentSpec("agents.q_learning", _BOOK_TD),
+                    AgentSpec("agents.sarsa", _BOOK_TD),
+                ),
+                envs=(_CLIFF, _WINDY),
+                budget=Budget(episodes=500),
+                protocol=EvalProtocol(last_episodes=100),
+            ),
+            Grid(
+                agents=(
+                    AgentSpec("agents.q_learning", _LAKE_TD),
+                    AgentSpec("agents.sarsa", _LAKE_TD),
+                    AgentSpec("policies.random"),
+                ),
+                envs=(_LAKE,),
+                budget=Budget(episodes=2000),
+                protocol=_GREEDY_100,
+            ),
+        ),
+        seeds=10,
+    )
+)
+
+_TABULAR_CONTROL = ("q_learning", "sarsa", "expected_sarsa", "double_q_learning")
+
+classic = export("suites.classic")(
+    Suite(
+        name="classic",
+        description=(
+            "Tabular control agents on gymnasium's toy-text envs and the book's gridworlds and racetrack, with "
+            "the random policy as the floor; 10 seeds per cell."
+        ),
+        grids=(
+            Grid(
+                agents=tuple(AgentSpec(f"agents.{a}", _BOOK_TD) for a in _TABULAR_CONTROL),
+                envs=(
+                    _CLIFF,
+                    _WINDY,
+                    EnvSpec("Taxi-v4", label="taxi"),
+                    EnvSpec("rlcore/Racetrack-v0", label="racetrack", max_episode_steps=2000),
+                ),
+                budget=Budget(episodes=500),
+                protocol=EvalProtocol(last_episodes=100),
+            ),
+            Grid(
+                agents=(
+                    *(AgentSpec(f"agents.{a}", _LAKE_TD) for a in _TABULAR_CONTROL),
+                    AgentSpec("policies.random"),
+                ),
+                envs=(_LAKE, _LAKE8),
+                budget=Budget(episodes=5000),
+                protocol=_GREEDY_100,
+            ),
+        ),
+        seeds=10,
+    )
+)
