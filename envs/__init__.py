@@ -19,16 +19,8 @@ _ENVS: tuple[tuple[str, str, dict], ...] = (
     ("rlcore/WindyGridworld-v0", "rlcore.envs.windy_gridworld:WindyGridworldEnv", {}),
     ("rlcore/Racetrack-v0", "rlcore.envs.racetrack:RacetrackEnv", {}),
     ("rlcore/DynaMaze-v0", "rlcore.envs.maze:MazeEnv", {"kwargs": {"maze": "dyna"}}),
-    (
-        "rlcore/BlockingMaze-v0",
-        "rlcore.envs.maze:MazeEnv",
-        {"kwargs": {"maze": "blocking", "switch_step": 1000}},
-    ),
-    (
-        "rlcore/ShortcutMaze-v0",
-        "rlcore.envs.maze:MazeEnv",
-        {"kwargs": {"maze": "shortcut", "switch_step": 3000}},
-    ),
+    ("rlcore/BlockingMaze-v0", "rlcore.envs.maze:MazeEnv", {"kwargs": {"maze": "blocking"}}),
+    ("rlcore/ShortcutMaze-v0", "rlcore.envs.maze:MazeEnv", {"kwargs": {"maze": "shortcut"}}),
     ("rlcore/ShortCorridor-v0", "rlcore.envs.short_corridor:ShortCorridorEnv", {}),
     ("rlcore/MaximizationBias-v0", "rlcore.envs.maximization_bias:MaximizationBiasEnv", {}),
     ("rlcore/Baird-v0", "rlcore.envs.baird:BairdEnv", {"max_episode_steps": 1000}),

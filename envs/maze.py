@@ -109,17 +109,19 @@ class MazeEnv(FiniteModelEnv):
 
     The blocking and shortcut mazes change over time. ``layout`` picks the wall to start with;
     with ``switch_step`` the env swaps to the "after" layout once it has taken that many steps in
-    total, across episodes (1000 for the blocking maze, 3000 for the shortcut maze in the book;
-    the registered ids set these). ``P`` is always the model of the current layout (it is replaced
-    at the switch, so re-read ``env.unwrapped.P``); ``models`` holds both layouts' models and
+    total, across episodes (by default the book's 1000 for the blocking maze and 3000 for the
+    shortcut maze). ``P`` is always the model of the current layout (it is replaced at the
+    switch, so re-read ``env.unwrapped.P``); ``models`` holds both layouts' models and
     ``layout`` / ``total_steps`` say where the env stands. The step counter survives ``reset``; a
-    new env starts afresh.
+    new env starts afresh. For a fixed wall, pass ``switch_step=None`` (or ``layout="after"``).
 
     Args:
         maze: ``"dyna"``, ``"blocking"`` or ``"shortcut"``.
         layout: ``"before"`` or ``"after"`` (the Dyna maze has only ``"before"``).
         switch_step: total steps after which the layout becomes ``"after"``; ``None``: never.
-            Needs ``layout="before"`` and a maze with two layouts.
+            The default ``"book"`` means ``BOOK_SWITCH_STEP[maze]`` when the maze starts in
+            the ``"before"`` layout and never otherwise (the Dyna maze, or ``layout="after"``).
+            An explicit number needs ``layout="before"`` and a maze with two layouts.
         render_mode: ``None`` or ``"ansi"``.
     """
 
@@ -127,11 +129,13 @@ class MazeEnv(FiniteModelEnv):
         self,
         maze: MazeName = "dyna",
         layout: Layout = "before",
-        switch_step: int | None = None,
+        switch_step: int | Literal["book"] | None = "book",
         render_mode: str | None = None,
     ) -> None:
         check_choice("maze", maze, tuple(LAYOUTS))
         check_choice("layout", layout, tuple(LAYOUTS[maze]))
+        if switch_step == "book":
+            switch_step = BOOK_SWITCH_STEP.get(maze) if layout == "before" else None
         if switch_step is not None:
             if maze == "dyna":
                 raise ValueError(

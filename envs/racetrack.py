@@ -172,7 +172,6 @@ class RacetrackEnv(FiniteModelEnv):
         crash = {
             q: [outcome(q / len(starts), s2) for s2 in starts] for q in (1.0, 1 - noise, noise)
         }
-        start_set = set(starts)
         # (vy, vx, on_start) -> the new velocity of each action.
         velocities = {
             (vy, vx, on): [next_velocity(vy, vx, d_vy, d_vx, on) for d_vy, d_vx in ACCELERATIONS]
@@ -188,37 +187,32 @@ class RacetrackEnv(FiniteModelEnv):
                 land[key] = self._land(r, c, *w)
             return land[key]
 
+        def outcomes(results: list[tuple[int, float]]) -> list[Outcome]:
+            """Outcomes of landing results [(state, FINISH or CRASH; probability)]."""
+            out: list[Outcome] = []
+            for result, q in results:
+                if result == CRASH:
+                    out.extend(crash[q])
+                else:
+                    out.append(outcome(q, terminal if result == FINISH else result))
+            if len(results) > 1 and len({o[1] for o in out}) < len(out):
+                # A crash beside a move onto a starting cell at rest: merge by next state.
+                probs: dict[int, float] = {}
+                for p, s2, _, _ in out:
+                    probs[s2] = probs.get(s2, 0.0) + p
+                out = [outcome(p, s2) for s2, p in probs.items()]
+            return out
+
         P: Model = {}
         for s, (r, c, vy, vx) in enumerate(self._decoded):
-            row: dict[int, list[Outcome]] = {}
-            stay = landing(r, c, (vy, vx))  # the noise: increments both zero
+            stay = landing(r, c, (vy, vx))  # with probability `noise` the velocity is unchanged
+            P[s] = {}
             for a, w in enumerate(velocities[(vy, vx, self.track[r, c] == "S")]):
                 go = landing(r, c, w)
-                if go == stay or noise == 0.0:
-                    row[a] = self._outcomes([(go, 1.0)], crash, outcome)
-                elif noise == 1.0:
-                    row[a] = self._outcomes([(stay, 1.0)], crash, outcome)
-                elif CRASH in (go, stay) and ({go, stay} & start_set):
-                    # A crash and a move onto a starting cell at rest: merge by next state.
-                    probs: dict[int, float] = {}
-                    for o in self._outcomes([(go, 1 - noise), (stay, noise)], crash, outcome):
-                        probs[o[1]] = probs.get(o[1], 0.0) + o[0]
-                    row[a] = [outcome(p, s2) for s2, p in probs.items()]
-                else:
-                    row[a] = self._outcomes([(go, 1 - noise), (stay, noise)], crash, outcome)
-            P[s] = row
+                results = [(go, 1.0)] if go == stay else [(go, 1 - noise), (stay, noise)]
+                P[s][a] = outcomes([(x, q) for x, q in results if q > 0])
         P[terminal] = {a: [(1.0, terminal, 0.0, True)] for a in range(len(ACCELERATIONS))}
         return P
-
-    def _outcomes(self, results, crash, outcome) -> list[Outcome]:  # noqa: ANN001
-        """Outcome list of landing results [(result, probability)] with distinct results."""
-        out: list[Outcome] = []
-        for result, q in results:
-            if result == CRASH:
-                out.extend(crash[q])
-            else:
-                out.append(outcome(q, self.terminal_state if result == FINISH else result))
-        return out
 
     def state_index(self, row: int, col: int, vy: int, vx: int) -> int:
         """State of the car on cell (row, col) with velocity (vy, vx)."""

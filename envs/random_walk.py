@@ -16,8 +16,11 @@ from rlcore.registry import export
 from rlcore.validation import check_int, check_range
 
 
-def _default_left_reward(n_states: int) -> float:
-    return 0.0 if n_states == 5 else -1.0
+def _left_reward(n_states: int, left_reward: float | None) -> float:
+    """The given left reward, or the book's for the size: 0 for 5 states, -1 otherwise."""
+    if left_reward is None:
+        return 0.0 if n_states == 5 else -1.0
+    return check_range("left_reward", left_reward)
 
 
 @export("envs.random_walk_true_values")
@@ -41,9 +44,7 @@ def random_walk_true_values(
         (n + 2,) values indexed by the env's observation.
     """
     n = _check_n_states(n_states)
-    left = (
-        _default_left_reward(n) if left_reward is None else check_range("left_reward", left_reward)
-    )
+    left = _left_reward(n, left_reward)
     right = check_range("right_reward", right_reward)
     v = np.zeros(n + 2)
     v[1:-1] = left + (right - left) * np.arange(1, n + 1) / (n + 1)
@@ -89,11 +90,7 @@ class RandomWalkEnv(FiniteModelEnv):
         render_mode: str | None = None,
     ) -> None:
         n = _check_n_states(n_states)
-        left = (
-            _default_left_reward(n)
-            if left_reward is None
-            else check_range("left_reward", left_reward)
-        )
+        left = _left_reward(n, left_reward)
         right = check_range("right_reward", right_reward)
         self.n_states = n
         self.left_reward = left

@@ -185,6 +185,22 @@ def test_maze_wall_moves_after_the_book_number_of_steps(env_id, switch):
     assert env.P is after  # the switch survives resets
 
 
+@pytest.mark.parametrize(
+    "kwargs, switch",
+    [
+        ({}, 1000),
+        ({"layout": "after"}, None),
+        ({"switch_step": None}, None),
+        ({"switch_step": 7}, 7),
+    ],
+)
+def test_maze_switch_step_defaults_to_the_book_for_the_before_layout(kwargs, switch):
+    env = gym.make("rlcore/BlockingMaze-v0", **kwargs).unwrapped
+    assert env.switch_step == switch
+    assert env.layout == kwargs.get("layout", "before")
+    assert gym.make("rlcore/DynaMaze-v0").unwrapped.switch_step is None
+
+
 def test_maze_agent_under_the_new_wall_can_step_out():
     env = gym.make("rlcore/BlockingMaze-v0", switch_step=3).unwrapped
     env.reset(seed=0)
