@@ -1,0 +1,716 @@
+"""Feature maps for linear function approximation (Sutton & Barto (2018) §9.5), each written once.
+
+A feature map turns a state (or a batch of states along leading axes) into features, in one of two
+forms that every linear learner accepts:
+
+- binary, sparse (``sparse = True``): the integer indices of the active features, shape
+  (..., n_active): ``OneHot``, ``StateAggregation`` (one active feature) and ``TileCoding``
+  (one per tiling);
+- dense (``sparse = False``): float vectors of shape (..., n_features): ``Polynomial``,
+  ``Fourier``, ``RadialBasis``.
+
+``linear_value(w, x)`` and ``add_gradient_(w, x, scale)`` work for both forms (the dtype tells
+them apart: integer arrays are index sets, float arrays dense vectors), so a learner is written
+once. ``StateActionFeatures`` stacks one copy of a state map per action for control (q(s, a) =
+w_a . x(s)). ``features_for_space`` picks a default map for a gymnasium observation space.
+
+Bounds. Every map declares the box its states live in (``low``/``high``, per dimension) and
+raises ``ValueError`` for a state outside it: nothing is clamped. Continuous states are
+normalised to u = (s - low) / (high - low) in [0, 1]. With ``discrete=True`` the states are the
+integers low..high and state s is the centre of the cell [s - 1/2, s + 1/2], so
+u = (s - low + 1/2) / (high - low + 1) (the 1000-state walk's 100-state groups come out exact).
+
+States of a map with scalar bounds are scalars (``state_shape == ()``); with bounds given as
+sequences of length d they are vectors (``state_shape == (d,)``). Inputs must have shape
+batch + state_shape.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from rlcore.registry import export
+from rlcore.validation import check_int, check_range
+
+Bound = float | Sequence[float]
+
+
+@runtime_checkable
+class FeatureMap(Protocol):
+    """x(s): a state (batch + state_shape) to active indices (sparse) or a dense vector."""
+
+    n_features: int
+    sparse: bool
+    state_shape: tuple[int, ...]
+
+    def __call__(self, state: Any) -> np.ndarray: ...
+
+
+# -- features in either form: values and gradients ------------------------------------------------
+def is_sparse(x: np.ndarray) -> bool:
+    """True for index sets (integer dtype), False for dense float feature vectors."""
+    return np.issubdtype(np.asarray(x).dtype, np.integer)
+
+
+def linear_value(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """v(s, w) = w . x(s) (Sutton & Barto (2018) eq. 9.8).
+
+    Args:
+        w: weights, (d,) or (R, d) for R independent runs.
+        x: features, (..., k) active indices or (..., d) dense; with (R, d) weights the leading
+            axis of x is the run axis.
+
+    Returns:
+        Values, shape x.shape[:-1].
+    """
+    x = np.asarray(x)
+    if is_sparse(x):
+        if w.ndim == 1:
+            return w[x].sum(axis=-1)
+        rows = np.arange(w.shape[0]).reshape((-1,) + (1,) * (x.ndim - 1))
+        return w[rows, x].sum(axis=-1)
+    return np.einsum("...d,...d->...", w, x) if w.ndim > 1 else x @ w
+
+
+def add_gradient_(w: np.ndarray, x: np.ndarray, scale: Any) -> None:
+    """In place: w <- w + scale * grad_w v(s, w), with grad_w (w . x) = x (eq. 9.7's update).
+
+    For index sets the gradient is 1 on the active features; repeated indices add up.
+
+    Args:
+        w: (d,) or (R, d) weights, modified in place.
+        x: one state's features ((k,) or (d,)) for (d,) weights; (R, k) or (R, d) for (R, d).
+        scale: scalar, or (R,) per run (e.g. alpha * delta).
+    """
+    x = np.asarray(x)
+    scale = np.asarray(scale, dtype=np.float64)
+    if is_sparse(x):
+        if w.ndim == 1:
+            np.add.at(w, x, scale)
+        else:
+            rows = np.broadcast_to(np.arange(w.shape[0])[:, None], x.shape)
+            np.add.at(w, (rows, x), np.broadcast_to(scale[..., None], x.shape))
+    else:
+        w += scale[..., None] * x if scale.ndim else scale * x
+
+
+def dense_features(x: np.ndarray, n_features: int) -> np.ndarray:
+    """Features as dense float vectors (..., n_features): index sets become 0/1 vectors."""
+    x = np.asarray(x)
+    if not is_sparse(x):
+        return x.astype(np.float64, copy=False)
+    flat_x = x.reshape(-1, x.shape[-1])
+    out = np.zeros((flat_x.shape[0], n_features))
+    rows = np.repeat(np.arange(flat_x.shape[0]), flat_x.shape[1])
+    np.add.at(out, (rows, flat_x.ravel()), 1.0)  # repeated indices add up, as in add_gradient_
+    return out.reshape(x.shape[:-1] + (n_features,))
+
+
+# -- bounds -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Box:
+    """The declared state box: per-dimension ``low``/``high``; integers when ``discrete``."""
+
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    discrete: bool
+    state_shape: tuple[int, ...]
+
+    @classmethod
+    def make(cls, low: Bound, high: Bound, discrete: bool, what: str) -> Box:
+        scalar = np.ndim(low) == 0 and np.ndim(high) == 0
+        lo = np.atleast_1d(np.asarray(low, dtype=np.float64))
+        hi = np.atleast_1d(np.asarray(high, dtype=np.float64))
+        if lo.ndim != 1 or hi.ndim != 1 or (lo.shape != hi.shape and 1 not in (lo.size, hi.size)):
+            raise ValueError(
+                f"{what}: low and high must be scalars or sequences of equal length, got "
+                f"{low!r} and {high!r}."
+            )
+        lo, hi = np.broadcast_arrays(lo, hi)
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))) or np.any(hi <= lo):
+            raise ValueError(
+                f"{what}: bounds need finite low < high in every dimension, got low={lo.tolist()}, "
+                f"high={hi.tolist()}. Declare the box the states live in (e.g. an env's "
+                "observation_space.low/high); unbounded spaces need explicit bounds."
+            )
+        if discrete and not (np.all(lo == np.round(lo)) and np.all(hi == np.round(hi))):
+            raise ValueError(f"{what}: discrete states need integer bounds, got {lo}, {hi}")
+        shape = () if scalar else (lo.size,)
+        return cls(tuple(lo.tolist()), tuple(hi.tolist()), bool(discrete), shape)
+
+    @property
+    def dim(self) -> int:
+        return len(self.low)
+
+    def normalize(self, state: Any, what: str) -> np.ndarray:
+        """u in [0, 1], shape batch + (d,); raises for a wrong shape or a state outside the box."""
+        s = np.asarray(state, dtype=np.float64)
+        k = len(self.state_shape)
+        if s.shape[s.ndim - k :] != self.state_shape or s.ndim < k:
+            raise ValueError(
+                f"{what} expects states of shape {self.state_shape} (with any leading batch "
+                f"axes), got an array of shape {s.shape}. Pass one observation or a stack of them."
+            )
+        s = s.reshape(s.shape + (1,)) if k == 0 else s
+        lo, hi = np.asarray(self.low), np.asarray(self.high)
+        bad = ~((s >= lo) & (s <= hi))  # also catches NaN
+        if np.any(bad):
+            i = np.argwhere(bad)[0]
+            raise ValueError(
+                f"{what}: state component {float(s[tuple(i)]):g} (dimension {int(i[-1])}) lies outside "
+                f"the declared bounds [{lo[i[-1]]:g}, {hi[i[-1]]:g}]. Feature maps never clamp: "
+                "declare wider bounds, or check the observation (a terminal state's features "
+                "are never needed: its value is 0)."
+            )
+        if self.discrete:
+            if np.any(s != np.round(s)):
+                raise ValueError(f"{what}: discrete states must be integers, got {state!r}")
+            return (s - lo + 0.5) / (hi - lo + 1.0)
+        return (s - lo) / (hi - lo)
+
+    def config(self) -> dict[str, Any]:
+        scalar = self.state_shape == ()
+        return {
+            "low": self.low[0] if scalar else list(self.low),
+            "high": self.high[0] if scalar else list(self.high),
+            "discrete": self.discrete,
+        }
+
+
+def _batch_shape(box: Box, state: Any) -> tuple[int, ...]:
+    s = np.shape(state)
+    return s[: len(s) - len(box.state_shape)]
+
+
+class _Configured:
+    """Shared checkpoint plumbing for the stateless maps: JSON config, no arrays."""
+
+    _config: dict[str, Any]
+
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return dict(self._config), {}
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], arrays: dict[str, Any]) -> Any:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._config.items())
+        return f"{type(self).__name__}({args})"
+
+
+# -- sparse binary maps -------------------------------------------------------------------------
+@export("features.one_hot")
+class OneHot(_Configured):
+    """Tabular features: x_i(s) = 1 if i == s - low (Sutton & Barto (2018) §9.4: the tabular case
+    is linear approximation with one-hot features). Sparse, one active index.
+
+    Args:
+        n_states: number of states; states are the integers low..low + n_states - 1.
+        low: the first state (0 for a gymnasium Discrete space).
+    """
+
+    sparse = True
+
+    def __init__(self, n_states: int, low: int = 0) -> None:
+        n = check_int("n_states", n_states, 1)
+        low = check_int("low", low)
+        self._config = {"n_states": n, "low": low}
+        self.box = Box.make(low, low + n - 1, True, "OneHot")
+        self.n_features = n
+        self.state_shape: tuple[int, ...] = ()
+
+    def __call__(self, state: Any) -> np.ndarray:
+        self.box.normalize(state, "OneHot")  # checks shape, bounds and integrality
+        return (np.asarray(state, dtype=np.int64) - self._config["low"])[..., None]
+
+
+@export("features.state_aggregation")
+class StateAggregation(_Configured):
+    """State aggregation: the box is cut into a grid of groups, one active feature per state
+    (Sutton & Barto (2018) §9.3, Example 9.1: the 1000-state walk in 10 groups of 100).
+
+    Group of state s in dimension j: floor(n_j u_j) with u the normalised state (u_j = 1 falls in
+    the last group); the feature index is the grid cell's flat index.
+
+    Args:
+        low, high: the box (scalars for scalar states, sequences for vectors).
+        n_groups: groups per dimension (int or one per dimension).
+        discrete: states are the integers low..high.
+    """
+
+    sparse = True
+
+    def __init__(
+        self, low: Bound, high: Bound, n_groups: int | Sequence[int], *, discrete: bool = False
+    ) -> None:
+        self.box = Box.make(low, high, discrete, "StateAggregation")
+        self.n_groups = _per_dim("n_groups", n_groups, self.box.dim, 1)
+        self._config = {**self.box.config(), "n_groups": _json_ints(n_groups)}
+        self.n_features = int(np.prod(self.n_groups))
+        self.state_shape = self.box.state_shape
+
+    def __call__(self, state: Any) -> np.ndarray:
+        u = self.box.normalize(state, "StateAggregation")
+        n = np.asarray(self.n_groups)
+        cell = np.minimum(np.floor(u * n).astype(np.int64), n - 1)
+        return _ravel(cell, self.n_groups)[..., None]
+
+
+def _ravel(coords: np.ndarray, dims: Sequence[int]) -> np.ndarray:
+    """Flat index of integer coordinates (..., d) in a grid of shape dims (row-major)."""
+    out = np.zeros(coords.shape[:-1], dtype=np.int64)
+    for j, n in enumerate(dims):
+        out = out * int(n) + coords[..., j]
+    return out
+
+
+def _per_dim(name: str, value: int | Sequence[int], dim: int, low: int) -> tuple[int, ...]:
+    values = [value] * dim if np.ndim(value) == 0 else list(value)
+    if len(values) != dim:
+        raise ValueError(f"{name} has {len(values)} entries but the states have {dim} dimensions")
+    return tuple(check_int(name, v, low) for v in values)
+
+
+def _json_ints(value: int | Sequence[int]) -> int | list[int]:
+    return int(value) if np.ndim(value) == 0 else [int(v) for v in value]
+
+
+@export("features.tile_coding")
+class TileCoding:
+    """Tile coding with asymmetric offsets and an index hash table (S&B (2018) §9.5.4).
+
+    ``n_tilings`` grids of ``tiles_per_dim`` tiles each cover the box; tiling t is shifted by
+    (t * d_j mod n_tilings) / n_tilings of a tile width in dimension j, with the displacement
+    vector d = (1, 3, 5, ..., 2k - 1) that the book recommends after Miller and Glanz (1996)
+    (n_tilings should then be a power of 2 at least 4k). This is Sutton's ``tiles3`` design: each
+    state activates exactly one tile per tiling, so ``x(s)`` is n_tilings indices and a step size
+    alpha moves v(s) by n_tilings * alpha * delta; the book therefore writes alpha = a /
+    n_tilings (e.g. 0.5/8), and learners take alpha already divided.
+
+    Tiles are numbered by tiling and grid coordinates (each shifted grid has tiles_per_dim + 1
+    cells per dimension). When ``size`` (the table) holds them all, a tile's index is that
+    number. A smaller table is an index hash table (``tiles3.IHT``): tiles get consecutive indices
+    in the order they are first seen (so indices depend on the order of queries, deterministically)
+    until the table is full; later tiles hash (a fixed integer hash, never Python's ``hash``) onto
+    taken indices and collide. When the distinct colliding tiles exceed ``collision_tolerance`` of
+    the distinct tiles seen, a ``RuntimeWarning`` with the fill ratio is issued, once.
+
+    Args:
+        low, high: the box (scalars for scalar states, sequences for vectors).
+        n_tilings: number of tilings (>= 1).
+        tiles_per_dim: tiles across the box per dimension (int or one per dimension).
+        size: index-table size = ``n_features``; default: every tile gets its own index.
+        discrete: states are the integers low..high.
+        displacement: offsets per dimension in units of tile_width / n_tilings; default
+            (1, 3, 5, ...).
+        collision_tolerance: fraction in [0, 1) of colliding tiles tolerated before warning.
+    """
+
+    sparse = True
+
+    def __init__(
+        self,
+        low: Bound,
+        high: Bound,
+        *,
+        n_tilings: int = 8,
+        tiles_per_dim: int | Sequence[int] = 8,
+        size: int | None = None,
+        discrete: bool = False,
+        displacement: Sequence[int] | None = None,
+        collision_tolerance: float = 0.01,
+    ) -> None:
+        self.box = Box.make(low, high, discrete, "TileCoding")
+        k = self.box.dim
+        self.n_tilings = check_int("n_tilings", n_tilings, 1)
+        self.tiles_per_dim = _per_dim("tiles_per_dim", tiles_per_dim, k, 1)
+        disp = tuple(range(1, 2 * k, 2)) if displacement is None else tuple(displacement)
+        if len(disp) != k:
+            raise ValueError(f"displacement needs {k} entries (one per dimension), got {disp}")
+        self.displacement = tuple(check_int("displacement", d, 0) for d in disp)
+        self.collision_tolerance = check_range(
+            "collision_tolerance", collision_tolerance, 0.0, 1.0, high_open=True
+        )
+        cells = tuple(n + 1 for n in self.tiles_per_dim)
+        self._cells = cells
+        self.n_tiles = self.n_tilings * int(np.prod(cells))
+        if self.n_tiles >= 2**62:
+            raise ValueError(f"{self.n_tiles} tiles cannot be numbered in 64 bits; use fewer tiles")
+        self.size = self.n_tiles if size is None else check_int("size", size, 1)
+        self.n_features = self.size
+        self.state_shape = self.box.state_shape
+        # offsets[t, j] = (t * d_j mod n) / n of a tile width
+        t = np.arange(self.n_tilings)[:, None]
+        self._offsets = (t * np.asarray(self.displacement)) % self.n_tilings / self.n_tilings
+        self._config = {
+            **self.box.config(),
+            "n_tilings": self.n_tilings,
+            "tiles_per_dim": _json_ints(tiles_per_dim),
+            "size": size,
+            "displacement": list(self.displacement),
+            "collision_tolerance": self.collision_tolerance,
+        }
+        # index hash table (used only when size < n_tiles)
+        self._keys = np.empty(0, dtype=np.int64)  # sorted tile numbers with their own index
+        self._slots = np.empty(0, dtype=np.int64)  # their indices, aligned with _keys
+        self._overflow = np.empty(0, dtype=np.int64)  # sorted distinct tiles that collided
+        self._warned = False
+
+    @property
+    def hashing(self) -> bool:
+        """Whether the table is smaller than the number of tiles (an index hash table)."""
+        return self.size < self.n_tiles
+
+    @property
+    def fill_ratio(self) -> float:
+        """Distinct tiles seen / table size (above 1: collisions). 0 when not hashing."""
+        return (self._keys.size + self._overflow.size) / self.size if self.hashing else 0.0
+
+    def tile_numbers(self, state: Any) -> np.ndarray:
+        """The tile of each tiling as a number in [0, n_tiles), shape batch + (n_tilings,)."""
+        u = self.box.normalize(state, "TileCoding")  # (..., k)
+        f = u * np.asarray(self.tiles_per_dim)  # position in tile widths
+        coords = np.floor(f[..., None, :] + self._offsets).astype(np.int64)  # (..., n, k)
+        tiling = np.arange(self.n_tilings)
+        return tiling * int(np.prod(self._cells)) + _ravel(coords, self._cells)
+
+    def __call__(self, state: Any) -> np.ndarray:
+        """Active indices, shape batch + (n_tilings,), one per tiling."""
+        tiles = self.tile_numbers(state)
+        return self._index(tiles) if self.hashing else tiles
+
+    # -- the index hash table ----------------------------------------------------------------
+    def _index(self, tiles: np.ndarray) -> np.ndarray:
+        flat = tiles.ravel()
+        slots, known = self._lookup(flat)
+        if not known.all():
+            self._insert(flat[~known])
+            slots, known = self._lookup(flat)
+            hashed = _mix64(flat[~known]) % np.uint64(self.size)
+            slots[~known] = hashed.astype(np.int64)
+        return slots.reshape(tiles.shape)
+
+    def _lookup(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pos = np.minimum(np.searchsorted(self._keys, flat), max(self._keys.size - 1, 0))
+        known = self._keys[pos] == flat if self._keys.size else np.zeros(flat.shape, bool)
+        slots = np.where(known, self._slots[pos] if self._keys.size else 0, -1)
+        return slots.astype(np.int64), known
+
+    def _insert(self, new: np.ndarray) -> None:
+        uniq, first = np.unique(new, return_index=True)
+        uniq = uniq[np.argsort(first, kind="stable")]  # first-seen order
+        free = self.size - self._keys.size
+        take, rest = uniq[:free], uniq[free:]
+        if take.size:
+            keys = np.concatenate([self._keys, take])
+            slots = np.concatenate([self._slots, self._keys.size + np.arange(take.size)])
+            order = np.argsort(keys, kind="stable")
+            self._keys, self._slots = keys[order], slots[order]
+        if rest.size:
+            self._overflow = np.union1d(self._overflow, rest)
+            seen = self._keys.size + self._overflow.size
+            share = self._overflow.size / seen
+            if share > self.collision_tolerance and not self._warned:
+                self._warned = True
+                warnings.warn(
+                    f"TileCoding index table is too small: size={self.size} but "
+                    f"{seen} distinct tiles were seen (fill ratio {seen / self.size:.2f}); "
+                    f"{share:.1%} of them share an index with another tile (tolerance "
+                    f"{self.collision_tolerance:.1%}). Use size >= {self.n_tiles} (every tile its "
+                    "own index) or fewer tiles; collisions blur the learned values.",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        arrays = {"keys": self._keys, "slots": self._slots, "overflow": self._overflow}
+        return dict(self._config), arrays if self.hashing else {}
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], arrays: dict[str, Any]) -> TileCoding:
+        coder = cls(**config)
+        if "keys" in arrays:
+            coder._keys = np.asarray(arrays["keys"], dtype=np.int64)
+            coder._slots = np.asarray(arrays["slots"], dtype=np.int64)
+            coder._overflow = np.asarray(arrays["overflow"], dtype=np.int64)
+            coder._warned = coder._overflow.size > 0
+        return coder
+
+    def __repr__(self) -> str:
+        return f"TileCoding({', '.join(f'{k}={v!r}' for k, v in self._config.items())})"
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a fixed, well-mixing hash of 64-bit integers (uint64 out)."""
+    z = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+# -- dense maps ---------------------------------------------------------------------------------
+def _exponents(order: int, dim: int, max_terms: int = 100_000) -> np.ndarray:
+    n_terms = (order + 1) ** dim
+    if n_terms > max_terms:
+        raise ValueError(
+            f"order {order} in {dim} dimensions gives {n_terms} features (more than "
+            f"{max_terms}); use a lower order or tile coding."
+        )
+    return np.asarray(list(itertools.product(range(order + 1), repeat=dim)), dtype=np.float64)
+
+
+@export("features.polynomial")
+class Polynomial(_Configured):
+    """Polynomial basis: x_i(s) = prod_j u_j^{c_ij}, c_ij in {0, ..., n} (S&B (2018) §9.5.1).
+
+    u is the state normalised to [0, 1]; there are (n + 1)^k features (k dimensions), the first
+    being the constant 1.
+
+    Args:
+        low, high: the box. order: n >= 0. discrete: integer states.
+    """
+
+    sparse = False
+
+    def __init__(self, low: Bound, high: Bound, order: int, *, discrete: bool = False) -> None:
+        self.box = Box.make(low, high, discrete, "Polynomial")
+        self.order = check_int("order", order, 0)
+        self._config = {**self.box.config(), "order": self.order}
+        self.exponents = _exponents(self.order, self.box.dim)  # (n_features, k)
+        self.n_features = self.exponents.shape[0]
+        self.state_shape = self.box.state_shape
+
+    def __call__(self, state: Any) -> np.ndarray:
+        u = self.box.normalize(state, "Polynomial")  # (..., k)
+        return np.prod(u[..., None, :] ** self.exponents, axis=-1)  # (..., n_features)
+
+
+@export("features.fourier")
+class Fourier(_Configured):
+    """Fourier cosine basis: x_i(s) = cos(pi u . c_i), c_i in {0, ..., n}^k (S&B (2018) §9.5.2,
+    Konidaris et al. 2011).
+
+    u is the state normalised to [0, 1]; (n + 1)^k features, the first constant. Konidaris et al.
+    suggest per-feature step sizes alpha / ||c_i|| (alpha for c_i = 0): ``alpha_scale`` holds
+    1 / ||c_i|| for that use.
+
+    Args:
+        low, high: the box. order: n >= 0. discrete: integer states.
+    """
+
+    sparse = False
+
+    def __init__(self, low: Bound, high: Bound, order: int, *, discrete: bool = False) -> None:
+        self.box = Box.make(low, high, discrete, "Fourier")
+        self.order = check_int("order", order, 0)
+        self._config = {**self.box.config(), "order": self.order}
+        self.coefficients = _exponents(self.order, self.box.dim)  # (n_features, k)
+        self.n_features = self.coefficients.shape[0]
+        self.state_shape = self.box.state_shape
+        norms = np.linalg.norm(self.coefficients, axis=1)
+        self.alpha_scale = np.where(norms > 0, 1.0 / np.maximum(norms, 1e-300), 1.0)
+
+    def __call__(self, state: Any) -> np.ndarray:
+        u = self.box.normalize(state, "Fourier")
+        return np.cos(np.pi * (u @ self.coefficients.T))
+
+
+@export("features.radial_basis")
+class RadialBasis(_Configured):
+    """Gaussian radial basis functions x_i(s) = exp(-||u - c_i||^2 / (2 sigma^2)) (S&B (2018)
+    §9.5.5), with centres c_i on a regular grid over the normalised box [0, 1]^k (grid points at
+    (m + 1/2) / centers_per_dim).
+
+    Args:
+        low, high: the box. centers_per_dim: centres per dimension (int or per dimension).
+        sigma: width in normalised units (> 0); default 1 / centers_per_dim (of the first dim).
+        discrete: integer states.
+    """
+
+    sparse = False
+
+    def __init__(
+        self,
+        low: Bound,
+        high: Bound,
+        centers_per_dim: int | Sequence[int],
+        *,
+        sigma: float | None = None,
+        discrete: bool = False,
+    ) -> None:
+        self.box = Box.make(low, high, discrete, "RadialBasis")
+        per = _per_dim("centers_per_dim", centers_per_dim, self.box.dim, 1)
+        self.sigma = (
+            1.0 / per[0] if sigma is None else check_range("sigma", sigma, 0.0, low_open=True)
+        )
+        self._config = {
+            **self.box.config(),
+            "centers_per_dim": _json_ints(centers_per_dim),
+            "sigma": sigma,
+        }
+        axes = [(np.arange(n) + 0.5) / n for n in per]
+        self.centers = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(per))
+        self.n_features = self.centers.shape[0]
+        self.state_shape = self.box.state_shape
+
+    def __call__(self, state: Any) -> np.ndarray:
+        u = self.box.normalize(state, "RadialBasis")
+        d2 = np.sum((u[..., None, :] - self.centers) ** 2, axis=-1)
+        return np.exp(-d2 / (2.0 * self.sigma**2))
+
+
+# -- state-action features -----------------------------------------------------------------------
+@export("features.state_action")
+@dataclass(eq=False)
+class StateActionFeatures:
+    """x(s, a): one copy of a state map per action, stacked (S&B (2018) §10.1).
+
+    The weights split into A blocks, w = (w_0, ..., w_{A-1}), and q(s, a) = w_a . x(s). For a
+    sparse map the active indices are x(s) + a * n; for a dense map x(s) sits in block a of an
+    A * n vector. (``tiles3`` instead hashes the action into the same table; with enough room the
+    two are the same function.)
+
+    Args:
+        base: the state feature map.
+        n_actions: number of discrete actions A.
+    """
+
+    base: Any
+    n_actions: int
+    n_features: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.base, FeatureMap):
+            raise TypeError(
+                f"base must be a feature map (rlcore.names('features.')), got {self.base!r}"
+            )
+        check_int("n_actions", self.n_actions, 1)
+        self.n_features = self.n_actions * self.base.n_features
+
+    @property
+    def sparse(self) -> bool:
+        return self.base.sparse
+
+    @property
+    def state_shape(self) -> tuple[int, ...]:
+        return self.base.state_shape
+
+    def _check_action(self, action: Any) -> np.ndarray:
+        a = np.asarray(action)
+        if not np.issubdtype(a.dtype, np.integer) or np.any((a < 0) | (a >= self.n_actions)):
+            raise ValueError(
+                f"action {action!r} is not an integer in [0, {self.n_actions - 1}] "
+                f"(this map has {self.n_actions} actions)."
+            )
+        return a.astype(np.int64)
+
+    def __call__(self, state: Any, action: Any) -> np.ndarray:
+        """x(s, a): indices (..., k) or dense (..., A * n)."""
+        a = self._check_action(action)
+        x = self.base(state)
+        n = self.base.n_features
+        if self.sparse:
+            return x + (a * n)[..., None]
+        out = np.zeros(x.shape[:-1] + (self.n_actions, n))
+        np.put_along_axis(out, a[..., None, None], x[..., None, :], axis=-2)
+        return out.reshape(x.shape[:-1] + (self.n_features,))
+
+    def values(self, w: np.ndarray, state_features: np.ndarray) -> np.ndarray:
+        """q(s, .) = (w_a . x(s))_a from the *state* features x(s): shape (..., A).
+
+        Args:
+            w: (A * n,) weights with features of any batch shape, or (R, A * n) weights of R
+                runs with features of shape (R, k) or (R, n).
+            state_features: ``base(state)``.
+        """
+        x = np.asarray(state_features)
+        blocks = w.reshape(w.shape[:-1] + (self.n_actions, self.base.n_features))  # (.., A, n)
+        if not is_sparse(x):
+            return np.einsum("...an,...n->...a", blocks, x)
+        if w.ndim == 1:
+            return np.moveaxis(blocks[:, x].sum(axis=-1), 0, -1)  # (A, ..., k) -> (..., A)
+        return np.take_along_axis(blocks, x[:, None, :], axis=-1).sum(axis=-1)  # (R, A)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        from rlcore.registry import name_of
+
+        config, arrays = self.base.state()
+        return {
+            "base": {"name": name_of(self.base), "config": config},
+            "n_actions": self.n_actions,
+        }, arrays
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], arrays: dict[str, Any]) -> StateActionFeatures:
+        return cls(feature_map_from_config(config["base"], arrays), int(config["n_actions"]))
+
+
+# -- configs and defaults --------------------------------------------------------------------------
+def feature_map_config(fmap: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """({"name": registry name, "config": {...}}, arrays) of a feature map, for checkpoints."""
+    from rlcore.registry import name_of
+
+    config, arrays = fmap.state()
+    return {"name": name_of(fmap), "config": config}, arrays
+
+
+def feature_map_from_config(spec: dict[str, Any], arrays: dict[str, Any] | None = None) -> Any:
+    """Rebuild a feature map from ``feature_map_config``'s output (no pickle)."""
+    from rlcore.registry import get
+
+    return get(spec["name"]).from_state(spec["config"], dict(arrays or {}))
+
+
+@export("features.for_space")
+def features_for_space(space: Any, *, n_tilings: int = 8, tiles_per_dim: int = 8) -> Any:
+    """A default state feature map for a gymnasium observation space.
+
+    ``Discrete(n)``: ``OneHot`` (tabular). A bounded ``Box``: ``TileCoding`` with ``n_tilings``
+    tilings of ``tiles_per_dim`` tiles per dimension over the space's bounds (the book's Mountain
+    Car choice, §10.1). Anything else: a TypeError asking for an explicit feature map.
+    """
+    from gymnasium import spaces
+
+    if isinstance(space, spaces.Discrete):
+        return OneHot(int(space.n), int(space.start))
+    if isinstance(space, spaces.Box) and len(space.shape) <= 1:
+        low = np.asarray(space.low, dtype=np.float64)
+        high = np.asarray(space.high, dtype=np.float64)
+        if np.all(np.isfinite(low)) and np.all(np.isfinite(high)):
+            as_bound = (lambda a: float(a)) if space.shape == () else (lambda a: a.tolist())
+            return TileCoding(
+                as_bound(low), as_bound(high), n_tilings=n_tilings, tiles_per_dim=tiles_per_dim
+            )
+    raise TypeError(
+        f"no default feature map for the observation space {space!r}: pass features= explicitly, "
+        "e.g. rlcore.make('features.tile_coding', low, high) with finite bounds, or "
+        "features.fourier / features.radial_basis for a flat bounded Box."
+    )
+
+
+__all__ = [
+    "Box",
+    "FeatureMap",
+    "Fourier",
+    "OneHot",
+    "Polynomial",
+    "RadialBasis",
+    "StateActionFeatures",
+    "StateAggregation",
+    "TileCoding",
+    "add_gradient_",
+    "dense_features",
+    "feature_map_config",
+    "feature_map_from_config",
+    "features_for_space",
+    "is_sparse",
+    "linear_value",
+]
