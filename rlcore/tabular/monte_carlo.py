@@ -16,7 +16,7 @@ from typing import Any, Literal, final
 import numpy as np
 
 from rlcore.registry import export
-from rlcore.returns import discounted_returns, importance_ratio
+from rlcore.returns import discounted_returns, expected_value, importance_ratio
 from rlcore.tabular.base import (
     ControlAgent,
     PredictionAgent,
@@ -372,7 +372,6 @@ class OffPolicyMC(TabularAgent):
 
     name = "agents.off_policy_mc"
     Config = OffPolicyMCConfig
-    numpy_tables = True
 
     def __init__(
         self,
@@ -387,7 +386,7 @@ class OffPolicyMC(TabularAgent):
         super().__init__(env, config, kwargs, seed)
         c = self.config
         self.control = c.mode == "control"
-        S, A = self.n_states, self.n_actions
+        A = self.n_actions
         if self.control and target is not None:
             raise ValueError(
                 "off_policy_mc in control mode learns the greedy target policy itself: pass "
@@ -398,10 +397,12 @@ class OffPolicyMC(TabularAgent):
         if behaviour is not None or not self.control:
             self.behaviour = self._fixed_policy(behaviour, "behaviour policy")
         self._check_coverage()
-        self._q = np.full((S, A), float(c.initial_value))
-        self._v = np.full(S, float(c.initial_value))
-        self._cq = np.zeros((S, A))  # C (weighted) or N (ordinary) for Q
-        self._cv = np.zeros(S)  # the same for V
+        self._pi_rows = None if self.target is None else self.target.table.tolist()
+        self._b_rows = None if self.behaviour is None else self.behaviour.table.tolist()
+        self._q = self._table(float(c.initial_value), A)
+        self._v = self._table(float(c.initial_value))
+        self._cq = self._table(0.0, A)  # C (weighted) or N (ordinary) for Q
+        self._cv = self._table(0.0)  # the same for V
         self.reset()
 
     def _check_coverage(self) -> None:
@@ -436,12 +437,12 @@ class OffPolicyMC(TabularAgent):
     @property
     def q(self) -> np.ndarray:
         """Action-value estimates, q_pi (prediction) or of the greedy target (control); (S, A)."""
-        return self._q.copy()
+        return np.array(self._q)
 
     @property
     def v(self) -> np.ndarray:
         """State values: the IS estimate of v_pi (prediction) or max_a Q (control); (S,)."""
-        return self._q.max(axis=1) if self.control else self._v.copy()
+        return np.max(self._q, axis=1) if self.control else np.array(self._v)
 
     def reset(self) -> None:
         """Start an episode: forget the unfinished one."""
@@ -449,19 +450,19 @@ class OffPolicyMC(TabularAgent):
 
     def _behaviour_probs(self, s: int) -> list[float]:
         if self.behaviour is not None:
-            return self.behaviour.table[s].tolist()
-        return epsilon_greedy_probs(self._q[s], self.config.epsilon).tolist()
+            return self._b_rows[s]
+        return epsilon_greedy_probs(self._q[s], self.config.epsilon)
+
+    def _target_probs(self, s: int) -> list[float]:
+        return greedy_probs(self._q[s]) if self.control else self._pi_rows[s]
 
     def act(self, obs: int, *, explore: bool = False) -> int:
         """A behaviour action (explore=True) or a target-policy action."""
         if explore:
             return sample_action(self._behaviour_probs(obs), self._uniform())
         if self.control:
-            return greedy_action(self._q[obs].tolist(), self._uniform())
-        return sample_action(self.target.table[obs].tolist(), self._uniform())
-
-    def _target_probs(self, s: int) -> np.ndarray:
-        return greedy_probs(self._q[s]) if self.control else self.target.table[s]
+            return greedy_action(self._q[obs], self._uniform())
+        return sample_action(self._pi_rows[obs], self._uniform())
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated, truncated = transition[:6]
@@ -469,7 +470,7 @@ class OffPolicyMC(TabularAgent):
         ep.push(s, a, r)
         ep.b_probs.append(self._behaviour_probs(s)[a])  # b is fixed until the episode ends
         if terminated or truncated:
-            v_boot = 0.0 if terminated else float(self._target_probs(s2) @ self._q[s2])
+            v_boot = 0.0 if terminated else expected_value(self._q[s2], self._target_probs(s2))
             self._learn(ep.returns(self.config.gamma, v_boot))
             self.reset()
 
@@ -479,7 +480,7 @@ class OffPolicyMC(TabularAgent):
         for t in range(len(g) - 1, -1, -1):
             s, a = ep.states[t], ep.actions[t]
             _is_update(self._q[s], self._cq[s], a, g[t], w, weighted)
-            w_v = w * importance_ratio(float(self._target_probs(s)[a]), ep.b_probs[t])
+            w_v = w * importance_ratio(self._target_probs(s)[a], ep.b_probs[t])
             if not self.control:
                 _is_update(self._v, self._cv, s, g[t], w_v, weighted)
             w = w_v
@@ -487,7 +488,12 @@ class OffPolicyMC(TabularAgent):
                 break  # every earlier update would have weight 0
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        arrays = {"q": self._q.copy(), "v": self._v.copy(), "cq": self._cq, "cv": self._cv}
+        arrays = {
+            "q": self.q,
+            "v": np.array(self._v),
+            "cq": np.array(self._cq),
+            "cv": np.array(self._cv),
+        }
         if self.target is not None:
             arrays["target"] = self.target.table
         if self.behaviour is not None:
@@ -498,17 +504,15 @@ class OffPolicyMC(TabularAgent):
         S, A = self.n_states, self.n_actions
         self._q = self._set_table("q", arrays["q"], (S, A))
         self._v = self._set_table("v", arrays["v"], (S,))
-        self._cq = np.array(arrays["cq"], dtype=np.float64).reshape(S, A)
-        self._cv = np.array(arrays["cv"], dtype=np.float64).reshape(S)
+        self._cq = self._set_table("cq", arrays["cq"], (S, A))
+        self._cv = self._set_table("cv", arrays["cv"], (S,))
 
     @classmethod
     def _rebuild(cls, spaces_, config, arrays):
         return cls(spaces_, arrays.get("target"), arrays.get("behaviour"), config=config)
 
 
-def _is_update(
-    values: np.ndarray, counts: np.ndarray, i: int, g: float, w: float, weighted: bool
-) -> None:
+def _is_update(values: list, counts: list, i: int, g: float, w: float, weighted: bool) -> None:
     """One incremental importance-sampling update of values[i] (eq. 5.8 or the ordinary mean)."""
     if weighted:
         if w == 0.0:

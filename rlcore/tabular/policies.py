@@ -37,11 +37,15 @@ def greedy_probs(q: Any) -> np.ndarray:
     """pi(a | s) = 1/k for the k maximising actions of each row, 0 otherwise.
 
     Args:
-        q: action values, shape (..., A).
+        q: action values, shape (..., A), or a Python list for one state (fast path).
 
     Returns:
-        Probabilities, shape (..., A).
+        Probabilities, shape (..., A) (a list for a list).
     """
+    if isinstance(q, list):
+        best = max(q)
+        k = q.count(best)
+        return [1.0 / k if value == best else 0.0 for value in q]
     q = np.asarray(q, dtype=np.float64)
     best = q == np.max(q, axis=-1, keepdims=True)  # (..., A)
     return best / np.sum(best, axis=-1, keepdims=True)
@@ -51,12 +55,16 @@ def epsilon_greedy_probs(q: Any, epsilon: float) -> np.ndarray:
     """pi(a | s) = epsilon / A + (1 - epsilon) / k for the k greedy actions (S&B (2018) §5.4).
 
     Args:
-        q: action values, shape (..., A).
+        q: action values, shape (..., A), or a Python list for one state (fast path, epsilon
+            not re-checked).
         epsilon: exploration probability in [0, 1] (scalar or broadcastable to (...,)).
 
     Returns:
-        Probabilities, shape (..., A).
+        Probabilities, shape (..., A) (a list for a list).
     """
+    if isinstance(q, list):
+        greedy = greedy_probs(q)
+        return [epsilon / len(q) + (1.0 - epsilon) * p for p in greedy]
     eps = _check_epsilon(epsilon)
     greedy = greedy_probs(q)
     eps = np.asarray(eps, dtype=np.float64)[..., None]
