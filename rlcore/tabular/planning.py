@@ -25,10 +25,11 @@ iteration) is *proper*: it reaches a terminal state with probability one from ev
 ``method="exact"`` solves (I - gamma P_pi) v = r_pi with a sparse LU factorisation.
 
 Greedy policies split ties: actions with q(s, a) >= max_a q(s, a) - tie_tol share the
-probability equally. The default ``tie_tol`` exceeds the largest difference that the stopping
-error can create between two truly tied actions (2 * gamma * error_bound), so truly optimal
-actions are never dropped; actions whose true q lies within that tolerance of the best are also
-reported as tied.
+probability equally. For gamma < 1 the default ``tie_tol`` is the largest difference that the
+stopping error can create between two truly tied actions (2 * gamma * error_bound, at least
+1e-9 * max|q|), so truly optimal actions are never dropped; actions whose true q lies within
+that tolerance of the best are also reported as tied. For gamma = 1 there is no such bound and
+the default is 10 * theta (at least 1e-9 * max|q|): pass ``tie_tol`` where it matters.
 """
 
 from __future__ import annotations
@@ -136,7 +137,9 @@ def _as_mdp(model: Any) -> FiniteMDP:
     )
 
 
-def _check_common(gamma: Any, theta: Any, max_sweeps: Any) -> tuple[float, float, int]:
+def _check_common(
+    gamma: Any, theta: Any, max_sweeps: Any, tie_tol: Any
+) -> tuple[float, float, int]:
     gamma = check_range(
         "gamma", gamma, 0.0, 1.0, hint="Use a discount in [0, 1]; 1 only for episodic tasks."
     )
@@ -149,6 +152,8 @@ def _check_common(gamma: Any, theta: Any, max_sweeps: Any) -> tuple[float, float
         hint="theta is the stopping threshold on the largest value change; use e.g. 1e-8.",
     )
     max_sweeps = check_int("max_sweeps", max_sweeps, 1)
+    if tie_tol is not None:
+        check_range("tie_tol", tie_tol, 0.0, None)
     return gamma, theta, max_sweeps
 
 
@@ -375,7 +380,7 @@ def policy_evaluation(
         RuntimeError: no convergence within ``max_sweeps`` (typically gamma = 1, improper policy).
     """
     mdp = _as_mdp(model)
-    gamma, theta, max_sweeps = _check_common(gamma, theta, max_sweeps)
+    gamma, theta, max_sweeps = _check_common(gamma, theta, max_sweeps, tie_tol)
     check_choice("method", method, ("iterative", "exact"))
     pi = _as_policy(policy, mdp.n_states, mdp.n_actions)
     v = _as_values(v0, mdp.n_states)
@@ -426,7 +431,7 @@ def value_iteration(
         DPResult with v ~ v*, q ~ q* and ``policy`` greedy (optimal, ties split).
     """
     mdp = _as_mdp(model)
-    gamma, theta, max_sweeps = _check_common(gamma, theta, max_sweeps)
+    gamma, theta, max_sweeps = _check_common(gamma, theta, max_sweeps, tie_tol)
     v = _as_values(v0, mdp.n_states)
     history = [v.copy()] if record_history else None
     r = mdp.expected_reward
@@ -502,7 +507,7 @@ def policy_iteration(
         with respect to q_{pi*} (all optimal actions, ties split).
     """
     mdp = _as_mdp(model)
-    gamma, theta, max_sweeps = _check_common(gamma, theta, max_sweeps)
+    gamma, theta, max_sweeps = _check_common(gamma, theta, max_sweeps, tie_tol)
     check_choice("evaluation", evaluation, ("iterative", "exact"))
     max_improvements = check_int("max_improvements", max_improvements, 1)
     S, A = mdp.n_states, mdp.n_actions

@@ -230,6 +230,7 @@ def test_gamma_one_with_an_improper_policy_is_an_error():
         ({"policy": np.array([0, 1, 2, 0])}, ValueError, "outside"),
         ({"method": "magic"}, ValueError, "method"),
         ({"v0": np.zeros(3)}, ValueError, "v0"),
+        ({"tie_tol": -1.0}, ValueError, "tie_tol"),
     ],
 )
 def test_bad_inputs_raise_clear_errors(kwargs, error, match):
