@@ -18,7 +18,7 @@ Modules (public names in the registry):
 - ``train``: the training loop; ``toy``: 2-D densities; ``metrics``: MMD and sliced Wasserstein.
 """
 
-from rlcore.generative import guidance, networks, samplers, schedules
+from rlcore.generative import guidance, metrics, networks, samplers, schedules, toy
 from rlcore.generative.diffusion import Diffusion
 from rlcore.generative.ema import EMA
 from rlcore.generative.flow_matching import FlowMatching
@@ -60,9 +60,11 @@ __all__ = [
     "SigmoidSchedule",
     "UNet1D",
     "guidance",
+    "metrics",
     "networks",
     "samplers",
     "schedules",
+    "toy",
     "train",
     "vp_short",
 ]
