@@ -5,7 +5,7 @@ forms that every linear learner accepts:
 
 - binary, sparse (``sparse = True``): the integer indices of the active features, shape
   (..., n_active): ``OneHot``, ``StateAggregation`` (one active feature) and ``TileCoding``
-  (one per tiling);
+  (one per tiling); such maps also have the attribute ``n_active``;
 - dense (``sparse = False``): float vectors of shape (..., n_features): ``Polynomial``,
   ``Fourier``, ``RadialBasis``.
 
@@ -224,6 +224,7 @@ class OneHot(_Configured):
         self._config = {"n_states": n, "low": low}
         self.box = Box.make(low, low + n - 1, True, "OneHot")
         self.n_features = n
+        self.n_active = 1
         self.state_shape: tuple[int, ...] = ()
 
     def __call__(self, state: Any) -> np.ndarray:
@@ -254,6 +255,7 @@ class StateAggregation(_Configured):
         self.n_groups = _per_dim("n_groups", n_groups, self.box.dim, 1)
         self._config = {**self.box.config(), "n_groups": _json_ints(n_groups)}
         self.n_features = int(np.prod(self.n_groups))
+        self.n_active = 1
         self.state_shape = self.box.state_shape
 
     def __call__(self, state: Any) -> np.ndarray:
@@ -345,6 +347,7 @@ class TileCoding:
             raise ValueError(f"{self.n_tiles} tiles cannot be numbered in 64 bits; use fewer tiles")
         self.size = self.n_tiles if size is None else check_int("size", size, 1)
         self.n_features = self.size
+        self.n_active = self.n_tilings  # one tile per tiling
         self.state_shape = self.box.state_shape
         # offsets[t, j] = (t * d_j mod n) / n of a tile width
         t = np.arange(self.n_tilings)[:, None]
