@@ -128,8 +128,9 @@ def _cmd_figures(args: argparse.Namespace) -> int:
         results.append(result)
         for check, c in result.get("checks", {}).items():
             status = "ok  " if c["passed"] else "FAIL"
+            source = c.get("source", "book")
             print(
-                f"  [{status}] {check}: {c['value']:.4g} (book {c['expected']:.4g} "
+                f"  [{status}] {check}: {c['value']:.4g} ({source} {c['expected']:.4g} "
                 f"+- {c['tolerance']:.3g})"
             )
     summary = write_summary(out, results, title="rlcore book figures")

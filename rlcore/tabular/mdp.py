@@ -18,12 +18,20 @@ so the Bellman backup is ``q = r + gamma * (P_c @ v).reshape(S, A)`` (Sutton & B
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
 
 PROB_TOLERANCE = 1e-9
+
+
+@runtime_checkable
+class ExposesFiniteMDP(Protocol):
+    """An env that hands out its model as a FiniteMDP directly, skipping the list-of-tuples
+    ``P`` (for models too large to walk in Python, e.g. Jack's car rental)."""
+
+    def finite_mdp(self) -> FiniteMDP: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,10 +176,13 @@ class FiniteMDP:
 
     @classmethod
     def from_env(cls, env: Any) -> FiniteMDP:
-        """Build from an env (or wrapper) whose unwrapped env exposes the model ``P``."""
+        """Build from an env (or wrapper) whose unwrapped env exposes the model: its
+        ``finite_mdp()`` method (``ExposesFiniteMDP``) if it has one, else ``P``."""
         from gymnasium import spaces
 
         base = getattr(env, "unwrapped", env)
+        if isinstance(base, ExposesFiniteMDP):
+            return base.finite_mdp()
         P = getattr(base, "P", None)
         if P is None:
             raise TypeError(

@@ -37,14 +37,14 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import MatrixRankWarning, spsolve
 
 from rlcore.registry import export
-from rlcore.tabular.mdp import FiniteMDP
+from rlcore.tabular.mdp import ExposesFiniteMDP, FiniteMDP
 from rlcore.validation import check_choice, check_int, check_range
 
 __all__ = [
@@ -63,13 +63,6 @@ _IMPROPER_HINT = (
     "state with probability 1 from every state, e.g. not one that loops forever in place); use "
     "gamma < 1, start from a proper policy, or check that the model has terminal states."
 )
-
-
-@runtime_checkable
-class ExposesFiniteMDP(Protocol):
-    """An env that hands out its model as a FiniteMDP directly (skipping the list-of-tuples P)."""
-
-    def finite_mdp(self) -> FiniteMDP: ...
 
 
 @export("planning.dp_result")
@@ -126,9 +119,6 @@ def _as_mdp(model: Any) -> FiniteMDP:
     import gymnasium as gym
 
     if isinstance(model, gym.Env):
-        base = model.unwrapped
-        if isinstance(base, ExposesFiniteMDP):
-            return base.finite_mdp()
         return FiniteMDP.from_env(model)  # raises TypeError when the env has no model P
     raise TypeError(
         f"dynamic programming needs a finite model: a FiniteMDP, a gymnasium env exposing "
