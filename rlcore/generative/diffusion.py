@@ -106,10 +106,11 @@ class Diffusion:
         alpha_bar: (K,) float64 materialised schedule; ``times``: (K,) step times t_k.
 
     Note: at the noisiest step epsilon-prediction gives x0_hat = (x_t - sigma eps_hat) /
-    sqrt(alpha_bar_{K-1}), which amplifies the network's error by 1 / sqrt(alpha_bar_{K-1})
-    (about 100 for the cosine schedule with its 0.999 beta cap). With few sampling steps that
-    error is not corrected later: use ``clip_sample`` (Diffusion Policy clips normalised actions
-    to 1.0) or ``prediction="v"``.
+    sqrt(alpha_bar_{K-1}), which amplifies the network's error by 1 / sqrt(alpha_bar_{K-1}):
+    about 1,000 for the cosine schedule at K = 50 and 2,000 at K = 100 (its last beta is capped
+    at 0.999, as in diffusers' "squaredcos_cap_v2"), 150 for the linear one. With few sampling
+    steps that error is not corrected later: use ``clip_sample`` (Diffusion Policy clips
+    normalised actions to 1.0) or ``prediction="v"``.
     """
 
     def __init__(
@@ -228,7 +229,13 @@ class Diffusion:
         stepper = self.make_sampler(sampler, eta)
         timesteps = stepper.set_timesteps(steps)
         if device is None:
-            device = cond.device if cond is not None else generator.device if generator else None
+            device = (
+                cond.device
+                if cond is not None
+                else generator.device
+                if generator is not None
+                else None
+            )
         x = torch.randn(shape, generator=generator, dtype=dtype, device=device)
         for i, k in enumerate(timesteps.tolist()):
             t = torch.full((shape[0],), float(self.times[k]), dtype=dtype, device=x.device)

@@ -168,7 +168,13 @@ class FlowMatching:
         stepper = self.make_sampler(solver)
         stepper.set_timesteps(steps)
         if device is None:
-            device = cond.device if cond is not None else generator.device if generator else None
+            device = (
+                cond.device
+                if cond is not None
+                else generator.device
+                if generator is not None
+                else None
+            )
         x = torch.randn(shape, generator=generator, dtype=dtype, device=device)
         for i in range(steps):
             x = stepper.step(i, velocity, x)
