@@ -20,9 +20,10 @@ other tasks go on. Backends are context managers: ``with make_backend("local", w
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
-import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -70,13 +71,19 @@ def default_workers() -> int:
 
 
 def _worker_init() -> None:
-    """In each pool worker: die with the parent, one math thread."""
-    if sys.platform == "linux":
-        import ctypes
-
-        # prctl(PR_SET_PDEATHSIG, SIGKILL): a worker must not outlive a killed sweep.
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    """In each pool worker: one math thread, and exit at once when the sweep's process dies."""
     os.environ.update(THREAD_ENV)
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def exit_with_parent() -> None:
+        # The sentinel becomes ready when the parent is gone (even by SIGKILL). Without this,
+        # forkserver workers outlive a killed sweep: they and the fork server keep each other up.
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=exit_with_parent, name="exit-with-parent", daemon=True).start()
 
 
 def _child(conn: Any, fn: Callable[[Any], Any], item: Any) -> None:
@@ -152,26 +159,26 @@ class LocalBackend:
             while todo or running:
                 if self._pool is None:
                     self._pool = self._new_pool()
-                while todo and len(running) < self.workers:
-                    i = todo.pop()
-                    running[self._pool.submit(fn, items[i])] = i
+                broken = False
+                try:
+                    while todo and len(running) < self.workers:
+                        future = self._pool.submit(fn, items[todo[-1]])
+                        running[future] = todo.pop()
+                except BrokenProcessPool:  # a worker died since the last wait
+                    broken = True
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                broken: list[int] = []
                 for future in finished:
-                    i = running.pop(future)
-                    try:
-                        result = future.result()
-                    except BrokenProcessPool:
-                        broken.append(i)
+                    if isinstance(future.exception(), BrokenProcessPool):
+                        broken = True
                         continue
-                    yield i, result
+                    yield running.pop(future), future.result()
                 if broken:
                     # The pool is gone: every task in flight is a suspect. Rerun each alone.
-                    broken += list(running.values())
+                    suspects = sorted(running.values())
                     running.clear()
                     self._pool.shutdown(wait=True, cancel_futures=True)
                     self._pool = None
-                    for i in sorted(broken):
+                    for i in suspects:
                         yield i, self._run_alone(fn, items[i])
         finally:
             for future in running:

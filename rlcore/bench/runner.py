@@ -305,6 +305,7 @@ def sweep(
                     f"[{skipped + finished}/{len(runs)}] {status['status']:<7} {spec.run_id}: "
                     f"{detail}"
                 )
+        shutil.rmtree(out / ".work", ignore_errors=True)  # scratch of workers that died
         wall = time.perf_counter() - t0
         atomic_write_text(
             out / "sweep.json",
