@@ -64,3 +64,14 @@ def check_guidance(
 def check_steps(steps: int, low: int, high: int | None, what: str) -> int:
     hint = f"{what} takes steps in [{low}, {high}]." if high else f"{what} takes steps >= {low}."
     return check_int("steps", steps, low, high, hint=hint)
+
+
+def default_device(
+    device: torch.device | str | None, cond: Tensor | None, generator: torch.Generator | None
+) -> torch.device | str | None:
+    """The device to sample on: given, else the condition's, else the generator's, else CPU."""
+    if device is not None:
+        return device
+    if cond is not None:
+        return cond.device
+    return generator.device if generator is not None else None

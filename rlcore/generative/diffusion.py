@@ -228,14 +228,7 @@ class Diffusion:
         guided = ClassifierFree(w) if w is not None else None
         stepper = self.make_sampler(sampler, eta)
         timesteps = stepper.set_timesteps(steps)
-        if device is None:
-            device = (
-                cond.device
-                if cond is not None
-                else generator.device
-                if generator is not None
-                else None
-            )
+        device = _checks.default_device(device, cond, generator)
         x = torch.randn(shape, generator=generator, dtype=dtype, device=device)
         for i, k in enumerate(timesteps.tolist()):
             t = torch.full((shape[0],), float(self.times[k]), dtype=dtype, device=x.device)

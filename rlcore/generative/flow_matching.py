@@ -167,14 +167,7 @@ class FlowMatching:
 
         stepper = self.make_sampler(solver)
         stepper.set_timesteps(steps)
-        if device is None:
-            device = (
-                cond.device
-                if cond is not None
-                else generator.device
-                if generator is not None
-                else None
-            )
+        device = _checks.default_device(device, cond, generator)
         x = torch.randn(shape, generator=generator, dtype=dtype, device=device)
         for i in range(steps):
             x = stepper.step(i, velocity, x)

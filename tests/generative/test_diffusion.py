@@ -228,3 +228,48 @@ def test_checkpoint_round_trip(tmp_path):
     back = rlcore.load(tmp_path)
     assert back.state() == model.state()
     np.testing.assert_array_equal(back.alpha_bar.numpy(), model.alpha_bar.numpy())
+
+
+class Recorder:
+    """A net that records its inputs and predicts zeros."""
+
+    def __init__(self):
+        self.x, self.t = [], []
+
+    def __call__(self, x_t, t, cond=None):
+        self.x.append(x_t.clone())
+        self.t.append(t.clone())
+        return torch.zeros_like(x_t)
+
+
+def test_time_adapter_at_the_edges_training():
+    # Step k of K is t = (k + 1) / K: the net never sees t = 0 (data) and does see t = 1.
+    model = Diffusion("cosine", 4)
+    rec = Recorder()
+    x0 = torch.zeros(4000, 1, dtype=torch.float64)
+    model.loss(rec, x0, generator=torch.Generator().manual_seed(0))
+    t, x_t = rec.t[0], rec.x[0][:, 0]
+    assert set(t.tolist()) == {0.25, 0.5, 0.75, 1.0}
+    for k, t_k in enumerate((0.25, 0.5, 0.75, 1.0)):
+        # With x0 = 0, x_t = sigma_k eps: its variance is 1 - alpha_bar_k of step k.
+        var = float(x_t[t == t_k].var())
+        assert var == pytest.approx(1 - float(model.alpha_bar[k]), rel=0.15)
+
+
+def test_time_adapter_at_the_edges_sampling():
+    model = Diffusion("cosine", 10)
+    rec = Recorder()
+    model.sample(rec, (3, 2), steps=4, generator=torch.Generator())
+    times = [float(t[0]) for t in rec.t]
+    expected = [(k + 1) / 10 for k in trailing_timesteps(10, 4).tolist()]
+    assert times == pytest.approx(expected) and times[0] == 1.0
+    flow, rec = FlowMatching(), Recorder()
+    flow.sample(rec, (3, 2), steps=4, generator=torch.Generator())
+    assert [float(t[0]) for t in rec.t] == pytest.approx([1.0, 0.75, 0.5, 0.25])
+
+
+def test_models_honour_the_generative_model_protocol():
+    from rlcore.generative import GenerativeModel
+
+    assert isinstance(Diffusion(), GenerativeModel)
+    assert isinstance(FlowMatching(), GenerativeModel)
