@@ -372,7 +372,7 @@ def _check_control(build: Callable, episodes: int, seed: int) -> tuple[None, str
     n = CHAIN_LENGTH
     optimal = value_iteration(env, 1.0)
     agent = build(env)
-    rlcore.run(agent, env, episodes=episodes, seed=seed, max_episode_steps=100)
+    rlcore.run(agent, env, episodes=episodes, seed=seed, max_episode_steps=1000)
     q = np.asarray(agent.q, dtype=np.float64)
     if q.shape != (n + 1, 2):
         raise _Fail(f"agent.q has shape {q.shape}; expected (states, actions) = ({n + 1}, 2).")

@@ -10,6 +10,7 @@ Averages are incremental, V <- V + (G - V) / N (§2.4), or use a constant step s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal, final
 
@@ -355,8 +356,11 @@ class OffPolicyMC(TabularAgent):
         ordinary:  N(S, A) += 1;  Q(S, A) += [W G - Q(S, A)] / N(S, A)                 (5.5)
 
     and V(S) the same with W rho_t (the ratio from S_t on). In control mode the target pi is
-    greedy in the current Q (ties shared), so the backward pass stops, for weighted sampling,
-    at the first action the greedy policy would not take (§5.7).
+    greedy in the current Q (ties shared) among the actions that have data (C > 0; see
+    ``_estimated_row``), so the backward pass stops, for weighted sampling, at the first action
+    the greedy policy would not take (§5.7). Ordinary sampling works in control mode too but
+    learns poorly: most weights are 0, which pulls the estimates toward 0 while the greedy
+    target keeps changing (the book gives only the weighted form for control).
 
     Args:
         env: the env, or a pair (observation_space, action_space); both Discrete.
@@ -451,17 +455,30 @@ class OffPolicyMC(TabularAgent):
     def _behaviour_probs(self, s: int) -> list[float]:
         if self.behaviour is not None:
             return self._b_rows[s]
-        return epsilon_greedy_probs(self._q[s], self.config.epsilon)
+        return epsilon_greedy_probs(self._estimated_row(s), self.config.epsilon)
+
+    def _estimated_row(self, s: int) -> list[float]:
+        """Q(s, .) with -inf for actions that have no data yet (C or N zero), unless none has.
+
+        The greedy target (and the default epsilon-greedy behaviour) rank only estimated
+        actions. With the raw initial values, an optimistic Q (e.g. 0 when rewards are negative)
+        can deadlock the algorithm: an untried action stays greedy, so every backward pass
+        stops before it could be updated.
+        """
+        row, counts = self._q[s], self._cq[s]
+        if all(c == 0 for c in counts):
+            return row
+        return [q if c > 0 else -math.inf for q, c in zip(row, counts)]
 
     def _target_probs(self, s: int) -> list[float]:
-        return greedy_probs(self._q[s]) if self.control else self._pi_rows[s]
+        return greedy_probs(self._estimated_row(s)) if self.control else self._pi_rows[s]
 
     def act(self, obs: int, *, explore: bool = False) -> int:
         """A behaviour action (explore=True) or a target-policy action."""
         if explore:
             return sample_action(self._behaviour_probs(obs), self._uniform())
         if self.control:
-            return greedy_action(self._q[obs], self._uniform())
+            return greedy_action(self._estimated_row(obs), self._uniform())
         return sample_action(self._pi_rows[obs], self._uniform())
 
     def observe(self, transition: Transition) -> None:
