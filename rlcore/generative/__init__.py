@@ -13,7 +13,7 @@ Modules (public names in the registry):
   ``samplers.heun`` (flow ODE); ``set_timesteps`` + ``step``.
 - ``diffusion``: ``objectives.diffusion`` (``Diffusion``: epsilon / x0 / v prediction).
 - ``flow_matching``: ``objectives.flow_matching`` (``FlowMatching``: rectified flow).
-- ``guidance``: ``guidance.classifier_free`` and condition dropout.
+- ``guidance``: ``guidance.classifier_free`` (with condition dropout), ``guidance.classifier``.
 - ``networks``: ``networks.mlp_denoiser``, ``networks.unet1d``; ``ema``: ``networks.ema``.
 - ``train``: the training loop; ``toy``: 2-D densities; ``metrics``: MMD and sliced Wasserstein.
 """
@@ -22,7 +22,7 @@ from rlcore.generative import guidance, metrics, networks, samplers, schedules, 
 from rlcore.generative.diffusion import Diffusion
 from rlcore.generative.ema import EMA
 from rlcore.generative.flow_matching import FlowMatching
-from rlcore.generative.guidance import ClassifierFree
+from rlcore.generative.guidance import ClassifierFree, ClassifierGuidance
 from rlcore.generative.networks import MLPDenoiser, UNet1D
 from rlcore.generative.protocols import (
     Denoiser,
@@ -42,6 +42,7 @@ from rlcore.generative.train import train
 
 __all__ = [
     "ClassifierFree",
+    "ClassifierGuidance",
     "CosineSchedule",
     "DDIMSampler",
     "DDPMSampler",

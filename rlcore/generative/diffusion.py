@@ -23,7 +23,12 @@ from torch import Tensor
 
 from rlcore import registry
 from rlcore.generative import _checks, schedules
-from rlcore.generative.guidance import ClassifierFree, drop_condition, null_condition
+from rlcore.generative.guidance import (
+    ClassifierFree,
+    ClassifierGuidance,
+    drop_condition,
+    null_condition,
+)
 from rlcore.generative.protocols import DenoiserFn, DiffusionSampler
 from rlcore.generative.samplers import DDIMSampler, DDPMSampler
 from rlcore.registry import export
@@ -199,6 +204,7 @@ class Diffusion:
         guidance_scale: float | None = None,
         sampler: Literal["ddpm", "ddim"] | None = None,
         eta: float | None = None,
+        classifier: ClassifierGuidance | None = None,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
     ) -> Tensor:
@@ -215,6 +221,7 @@ class Diffusion:
             generator: the only source of randomness (its device is used by default).
             guidance_scale: classifier-free guidance w (needs cond-dropout training).
             sampler, eta: override the model's sampler and DDIM eta.
+            classifier: classifier guidance (``guidance.classifier``) applied to eps_hat.
 
         Returns:
             Samples of ``shape``.
@@ -233,7 +240,11 @@ class Diffusion:
         for i, k in enumerate(timesteps.tolist()):
             t = torch.full((shape[0],), float(self.times[k]), dtype=dtype, device=x.device)
             out = net(x, t, cond) if guided is None else guided(net, x, t, cond)
-            x0_hat, eps_hat = split_prediction(out, x, float(self.alpha_bar[k]), self.prediction)
+            alpha_bar_t = float(self.alpha_bar[k])
+            x0_hat, eps_hat = split_prediction(out, x, alpha_bar_t, self.prediction)
+            if classifier is not None:
+                eps_hat = classifier.eps(x, t, eps_hat, alpha_bar_t)
+                x0_hat = (x - math.sqrt(1 - alpha_bar_t) * eps_hat) / math.sqrt(alpha_bar_t)
             x = stepper.step(i, x, x0_hat, eps_hat, generator=generator)
         return x
 

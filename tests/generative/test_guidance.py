@@ -3,7 +3,13 @@
 import pytest
 import torch
 
-from rlcore.generative import ClassifierFree, Diffusion, FlowMatching, MLPDenoiser
+from rlcore.generative import (
+    ClassifierFree,
+    ClassifierGuidance,
+    Diffusion,
+    FlowMatching,
+    MLPDenoiser,
+)
 from rlcore.generative.guidance import cfg_combine, drop_condition
 
 torch.set_num_threads(1)
@@ -119,3 +125,52 @@ def test_guidance_errors_name_the_problem():
         FlowMatching().loss(uncond, torch.zeros(4, 2), torch.zeros(4, 3), cond_dropout=0.1)
     with pytest.raises(ValueError, match="cond is None"):
         FlowMatching().loss(net, torch.zeros(4, 2), None, cond_dropout=0.1)
+
+
+# ------------------------------------------------------------------ classifier guidance
+MU, S = torch.tensor([-2.0, 2.0], dtype=torch.float64), 0.3
+
+
+def _mixture_terms(model, x_t, t):
+    """Per-class E[eps | x_t, c] and log p(c | x_t) for x0 ~ 0.5 N(-2, S^2) + 0.5 N(2, S^2)."""
+    k = torch.round(t.double() * model.num_train_steps).long() - 1
+    ab = model.alpha_bar[k][:, None]  # (B, 1)
+    var = ab * S * S + 1 - ab
+    centred = x_t - ab.sqrt() * MU  # (B, 2): one column per class
+    eps_c = (1 - ab).sqrt() * centred / var
+    log_post = torch.log_softmax(-0.5 * centred**2 / var, dim=1)  # equal priors, equal variances
+    return eps_c, log_post
+
+
+def test_classifier_guidance_with_exact_classifier_gives_the_conditional_eps():
+    model = Diffusion("linear", 50)
+
+    def uncond_eps(x_t, t, cond=None):
+        eps_c, log_post = _mixture_terms(model, x_t, t)
+        return (log_post.exp() * eps_c).sum(1, keepdim=True)
+
+    def log_prob(x_t, t):  # log p(y = 1 | x_t)
+        return _mixture_terms(model, x_t, t)[1][:, 1]
+
+    guidance = ClassifierGuidance(log_prob, scale=1.0)
+    g = torch.Generator().manual_seed(0)
+    x_t = 3 * torch.randn(64, 1, generator=g, dtype=torch.float64)
+    for k in (0, 20, 49):
+        t = torch.full((64,), (k + 1) / 50, dtype=torch.float64)
+        ab = float(model.alpha_bar[k])
+        guided = guidance.eps(x_t, t, uncond_eps(x_t, t), ab)
+        torch.testing.assert_close(guided, _mixture_terms(model, x_t, t)[0][:, 1:])
+    with torch.no_grad():  # the classifier's gradient is taken even under no_grad
+        x = model.sample(
+            uncond_eps,
+            (4000, 1),
+            generator=torch.Generator().manual_seed(1),
+            dtype=torch.float64,
+            classifier=guidance,
+        )
+    assert float((x > 0).double().mean()) > 0.99
+    assert float(x.mean()) == pytest.approx(2.0, abs=0.05)
+    plain = model.sample(uncond_eps, (4000, 1), generator=torch.Generator().manual_seed(1))
+    assert float((plain > 0).float().mean()) == pytest.approx(0.5, abs=0.05)
+    with pytest.raises(ValueError, match="scale"):
+        ClassifierGuidance(log_prob, scale=-1.0)
