@@ -28,6 +28,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from rlcore.loop import Callback, run
 from rlcore.registry import export
 from rlcore.validation import as_generator, check_range
 
@@ -270,3 +271,57 @@ class NavigationExpert:
         a = direction / max(distance, 1e-12) * speed
         a = a + self.noise * self._rng.standard_normal(2)
         return np.clip(a, -1.0, 1.0).astype(np.float32)
+
+
+@export("envs.navigation_metrics")
+class NavigationMetrics(Callback):
+    """An ``rlcore.run`` callback recording, per episode, success, collision and route.
+
+    ``summary()`` gives the task's metrics: success rate, collision rate and mode coverage (the
+    fraction of the expert's routes reproduced by at least one successful episode). ``paths``
+    keeps each episode's (T + 1, 2) positions, for plots.
+    """
+
+    def __init__(self) -> None:
+        self.successes: list[bool] = []
+        self.collisions: list[bool] = []
+        self.routes: list[int] = []
+        self.paths: list[np.ndarray] = []
+        self._positions: list[np.ndarray] = []
+
+    def on_step(self, step, transition, metrics):
+        if not self._positions:
+            self._positions.append(np.asarray(transition.obs, dtype=np.float64))
+        self._positions.append(np.asarray(transition.next_obs, dtype=np.float64))
+        if transition.terminated or transition.truncated:
+            info = transition.info or {}
+            self.successes.append(bool(info.get("success", False)))
+            self.collisions.append(bool(info.get("collision", False)))
+            self.paths.append(np.stack(self._positions))
+            self.routes.append(route_of(self.paths[-1]))
+            self._positions = []
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        routes, successes = np.asarray(self.routes), np.asarray(self.successes, dtype=bool)
+        return {
+            "episodes": len(self.routes),
+            "success_rate": float(np.mean(successes)) if self.routes else float("nan"),
+            "collision_rate": float(np.mean(self.collisions)) if self.routes else float("nan"),
+            "mode_coverage": mode_coverage(routes, successes),
+            "route_counts": [int(np.sum(routes[successes] == r)) for r in range(len(ROUTES))],
+        }
+
+
+def evaluate_navigation(
+    policy: Any,
+    episodes: int,
+    seed: int,
+    env_id: str = "rlcore/Navigation2D-v0",
+    metrics: NavigationMetrics | None = None,
+) -> dict[str, Any]:
+    """Run ``policy`` for ``episodes`` episodes with ``rlcore.run``; the ``NavigationMetrics``
+    summary plus the mean return (pass ``metrics`` to keep the paths)."""
+    metrics = metrics if metrics is not None else NavigationMetrics()
+    history = run(policy, env_id, episodes=episodes, seed=seed, callbacks=[metrics], progress=False)
+    return {**metrics.summary(), "mean_return": float(np.mean(history.returns))}

@@ -24,6 +24,7 @@ At each step, ``act``:
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -35,6 +36,7 @@ from torch import Tensor, nn
 
 import rlcore.generative  # noqa: F401  (registers networks.* and objectives.*)
 from rlcore.data import EpisodeDataset
+from rlcore.diffusion_policy import regression  # noqa: F401  (registers mse_regression)
 from rlcore.diffusion_policy.chunking import MinMaxNormalizer, chunk_indices
 from rlcore.generative import EMA, train
 from rlcore.registry import export, make
@@ -379,8 +381,6 @@ class ActionChunkPolicy:
 
 
 def _frozen_copy(net: nn.Module) -> nn.Module:
-    import copy
-
     ema = copy.deepcopy(net).eval()
     ema.requires_grad_(False)
     return ema
