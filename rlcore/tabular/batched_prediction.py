@@ -23,7 +23,14 @@ from typing import Any, final
 
 import numpy as np
 
-from rlcore.returns import discounted_returns, lambda_returns, td_error, td_target
+from rlcore.returns import (
+    accumulating_trace,
+    discounted_returns,
+    dutch_trace,
+    lambda_returns,
+    td_error,
+    td_target,
+)
 from rlcore.tabular.base import check_gamma, check_initial, check_lambda, check_n
 from rlcore.tabular.batched_learners import EpisodeBuffer, check_alpha_setting, per_run_alpha
 from rlcore.tabular.policies import as_probability_table, sample_action
@@ -89,6 +96,13 @@ def _padded_episode(buffer: EpisodeBuffer, runs: np.ndarray, v: np.ndarray, gamm
     discount = np.where(valid, gamma * ~term, 1.0)
     v_next = np.where(valid, v[runs[:, None], s2] * ~term, v_boot[:, None])
     return s, np.where(valid, r, 0.0), discount, v_next, lengths
+
+
+def _one_hot(s: np.ndarray, n_states: int) -> np.ndarray:
+    """x(S) for a batch of states: (k,) -> (k, S) one-hot features."""
+    x = np.zeros((len(s), n_states))
+    x[np.arange(len(s)), s] = 1.0
+    return x
 
 
 def _sequential_updates(v, alpha, runs, s, g, lengths) -> None:
@@ -254,8 +268,7 @@ class TDLambda:
     def observe(self, runs: np.ndarray, step: Transition, rng: np.random.Generator) -> None:
         s, _, r_t, s2, terminated = step[:5]
         c, v = self.config, self._ev.v
-        z = self.z[runs] * (c.gamma * c.lambda_)  # (k, S)
-        z[np.arange(len(runs)), s] += 1.0
+        z = accumulating_trace(self.z[runs], _one_hot(s, v.shape[1]), c.gamma * c.lambda_)
         delta = td_error(v[runs, s], r_t, c.gamma * ~terminated, v[runs, s2])
         v[runs] += (self._ev.alpha[runs] * delta)[:, None] * z
         self.z[runs] = z
@@ -300,16 +313,13 @@ class TrueOnlineTDLambda:
         c, v = self.config, self._ev.v
         alpha = self._ev.alpha[runs]
         gl = c.gamma * c.lambda_
-        k = np.arange(len(runs))
         v_s = v[runs, s]
         v_s2 = v[runs, s2] * ~terminated  # x(S') = 0 at a terminal state
         delta = td_error(v_s, r_t, c.gamma, v_s2)
-        z = self.z[runs] * gl  # (k, S)
-        z[k, s] += 1.0 - alpha * gl * self.z[runs, s]
+        x = _one_hot(s, v.shape[1])  # (k, S)
+        z = dutch_trace(self.z[runs], x, gl, alpha)
         dv = v_s - self.v_old[runs]
-        v_new = v[runs] + (alpha * (delta + dv))[:, None] * z
-        v_new[k, s] -= alpha * dv
-        v[runs] = v_new
+        v[runs] += (alpha * (delta + dv))[:, None] * z - (alpha * dv)[:, None] * x
         self.z[runs] = z
         self.v_old[runs] = v_s2
 
