@@ -79,6 +79,7 @@ class _Model:
         self.known = [[False] * n_actions for _ in range(n_states)]
         self.states: list[int] = []  # seen states, in the order first seen
         self.actions: dict[int, list[int]] = {}  # state -> known actions, in the order first seen
+        self.order: list[tuple[int, int]] = []  # known pairs, in the order first stored
 
     def store(self, s: int, a: int, r: float, s2: int, terminated: bool) -> None:
         if s not in self.actions:
@@ -87,17 +88,17 @@ class _Model:
         if not self.known[s][a]:
             self.known[s][a] = True
             self.actions[s].append(a)
+            self.order.append((s, a))
         self.reward[s][a] = float(r)
         self.next_state[s][a] = int(s2)
         self.terminated[s][a] = bool(terminated)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        order = [(s, a) for s in self.states for a in self.actions[s]]
         return {
             "model_reward": np.asarray(self.reward, dtype=np.float64),
             "model_next_state": np.asarray(self.next_state, dtype=np.int64),
             "model_terminated": np.asarray(self.terminated, dtype=bool),
-            "model_order": np.asarray(order, dtype=np.int64).reshape(-1, 2),
+            "model_order": np.asarray(self.order, dtype=np.int64).reshape(-1, 2),
         }
 
     def load(self, arrays: dict[str, Any]) -> None:
@@ -284,11 +285,16 @@ class PrioritizedSweeping(_DynaBase):
         order = sorted(self._heap)
         live = [(p, s, a) for p, _, s, a in order if self._queued.get((s, a)) == -p]
         queue = np.asarray([(s, a, -p) for p, s, a in live], dtype=np.float64).reshape(-1, 3)
-        return {**super()._arrays(), "queue": queue}
+        predecessors = [(s2, s, a) for s2, pairs in self._predecessors.items() for s, a in pairs]
+        return {
+            **super()._arrays(),
+            "queue": queue,
+            "predecessors": np.asarray(predecessors, dtype=np.int64).reshape(-1, 3),
+        }
 
     def _load_arrays(self, arrays: dict[str, Any]) -> None:
         super()._load_arrays(arrays)
-        for s, a in np.asarray(arrays["model_order"]).tolist():
-            self._predecessors.setdefault(self.model.next_state[s][a], {})[(s, a)] = None
+        for s2, s, a in np.asarray(arrays["predecessors"]).tolist():
+            self._predecessors.setdefault(s2, {})[(s, a)] = None
         for s, a, p in np.asarray(arrays["queue"]).tolist():
             self._push(int(s), int(a), p)
