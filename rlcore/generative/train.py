@@ -6,8 +6,7 @@ each can be swapped. Logging goes to TensorBoard when ``logdir`` is given.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import torch
@@ -32,6 +31,23 @@ def _split(batch: Batch) -> tuple[Tensor, Tensor | None]:
     )
 
 
+def _take(batches: Iterable[Batch], steps: int) -> Iterator[Batch]:
+    """``steps`` batches: re-iterates a re-iterable (list, DataLoader); never caches an iterator."""
+    taken = 0
+    while True:
+        before = taken
+        for batch in batches:
+            yield batch
+            taken += 1
+            if taken == steps:
+                return
+        if taken == before or iter(batches) is batches:
+            raise ValueError(
+                f"batches ran out after {taken} of steps={steps}; pass a re-iterable (a list, a "
+                "DataLoader) or an iterator that yields at least `steps` batches."
+            )
+
+
 def train(
     model: GenerativeModel,
     net: nn.Module,
@@ -52,7 +68,8 @@ def train(
     Args:
         model: the objective (``objectives.diffusion`` or ``objectives.flow_matching``).
         net: the denoiser being trained (``net.train()`` is called).
-        batches: yields x0 or (x0, cond); cycled if shorter than ``steps``.
+        batches: yields x0 or (x0, cond); a re-iterable (list, DataLoader) is iterated again
+            when shorter than ``steps``, an iterator must yield ``steps`` batches.
         optimizer: over ``net``'s parameters.
         steps: number of optimizer steps.
         ema: updated after every step when given.
@@ -74,7 +91,7 @@ def train(
     net.train()
     losses: list[float] = []
     try:
-        for step, batch in enumerate(itertools.islice(itertools.cycle(batches), steps)):
+        for step, batch in enumerate(_take(batches, steps)):
             x0, cond = _split(batch)
             loss = model.loss(net, x0, cond, generator=generator, cond_dropout=cond_dropout)
             optimizer.zero_grad(set_to_none=True)

@@ -74,3 +74,6 @@ def test_training_loop_rejects_bad_batches():
         train(FlowMatching(), net, [[1, 2, 3]], opt, steps=1)
     with pytest.raises(ValueError, match="steps"):
         train(FlowMatching(), net, [torch.zeros(2, 2)], opt, steps=0)
+    with pytest.raises(ValueError, match="ran out after 2 of steps=3"):
+        train(FlowMatching(), net, iter([torch.zeros(2, 2)] * 2), opt, steps=3)
+    assert len(train(FlowMatching(), net, [torch.zeros(2, 2)] * 2, opt, steps=5)) == 5
