@@ -372,10 +372,12 @@ def _check_control(build: Callable, episodes: int, seed: int) -> tuple[None, str
     n = CHAIN_LENGTH
     optimal = value_iteration(env, 1.0)
     agent = build(env)
-    rlcore.run(agent, env, episodes=episodes, seed=seed, max_episode_steps=1000)
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+        rlcore.run(agent, env, episodes=episodes, seed=seed, max_episode_steps=1000)
     q = np.asarray(agent.q, dtype=np.float64)
     if q.shape != (n + 1, 2):
         raise _Fail(f"agent.q has shape {q.shape}; expected (states, actions) = ({n + 1}, 2).")
+    _check_finite("q", q)
     for s in range(n):
         best = int(np.argmax(optimal.q[s]))
         if not q[s, best] > q[s, 1 - best]:
@@ -398,6 +400,14 @@ def _check_control(build: Callable, episodes: int, seed: int) -> tuple[None, str
     )
 
 
+def _check_finite(name: str, table: np.ndarray) -> None:
+    if not np.all(np.isfinite(table)):
+        raise _Fail(
+            f"{name} holds non-finite values (inf or nan): the updates diverged. Check the sign "
+            "of the update, value += alpha * (target - value), and that alpha is in (0, 1]."
+        )
+
+
 def _check_prediction(build: Callable, episodes: int, seed: int) -> tuple[None, str]:
     import rlcore
     from rlcore.tabular.planning import policy_evaluation
@@ -410,12 +420,14 @@ def _check_prediction(build: Callable, episodes: int, seed: int) -> tuple[None, 
     chunk = max(1, episodes // 20)
     snapshots = []
     for i in range(20):
-        rlcore.run(agent, env, episodes=chunk, seed=seed + i, max_episode_steps=200)
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+            rlcore.run(agent, env, episodes=chunk, seed=seed + i, max_episode_steps=200)
         if i >= 10:
             snapshots.append(np.asarray(agent.v, dtype=np.float64))
     v = np.mean(snapshots, axis=0)
     if v.shape != (7,):
         raise _Fail(f"agent.v has shape {v.shape}; expected ({7},) (one value per state).")
+    _check_finite("v", v)
     err = np.abs(v[1:6] - v_pi[1:6])
     rms = float(np.sqrt(np.mean(err**2)))
     if rms > 0.08 or err.max() > 0.15:
