@@ -41,15 +41,15 @@ METHODS = (  # (label, objective, steps, sample() options)
 TARGETS_MS = {("dp_unet", "ddim-10"): 15.0, ("dp_unet", "flow-1"): 2.0}
 
 
-def networks(action_dim: int, obs_dim: int, dp_unet: bool) -> dict[str, torch.nn.Module]:
+NETS = ("mlp_3x256", "unet_small", "dp_unet")
+
+
+def network(name: str, action_dim: int, obs_dim: int) -> torch.nn.Module:
     cond = TO * obs_dim
-    nets = {
-        "mlp_3x256": make("networks.mlp_denoiser", H * action_dim, cond, hidden=256, depth=3),
-        "unet_small": make("networks.unet1d", action_dim, cond, down_dims=(64, 128, 256)),
-    }
-    if dp_unet:
-        nets["dp_unet"] = make("networks.unet1d", action_dim, cond, down_dims=(256, 512, 1024))
-    return nets
+    if name == "mlp_3x256":
+        return make("networks.mlp_denoiser", H * action_dim, cond, hidden=256, depth=3)
+    down_dims = {"unet_small": (64, 128, 256), "dp_unet": (256, 512, 1024)}[name]
+    return make("networks.unet1d", action_dim, cond, down_dims=down_dims)
 
 
 def _sampler(model, net, shape, cond, steps, options):
@@ -95,7 +95,7 @@ def latency(
     out_dir: str | Path,
     *,
     device: str = "cpu",
-    dp_unet: bool = False,
+    nets: tuple[str, ...] = ("mlp_3x256", "unet_small"),
     compile_: bool = False,
     action_dim: int = 2,
     obs_dim: int = 2,
@@ -111,8 +111,8 @@ def latency(
     card = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu"
     torch.manual_seed(seed)
     rows = []
-    for net_name, net in networks(action_dim, obs_dim, dp_unet).items():
-        net = net.to(dev).eval().requires_grad_(False)
+    for net_name in nets:
+        net = network(net_name, action_dim, obs_dim).to(dev).eval().requires_grad_(False)
         n_params = sum(p.numel() for p in net.parameters())
         shape = (1, H * action_dim) if net_name.startswith("mlp") else (1, H, action_dim)
         cond = torch.zeros(1, TO * obs_dim, device=dev)
@@ -178,6 +178,7 @@ if __name__ == "__main__":
     parser.add_argument("--out", required=True, help="directory for latency_<device>.json")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
     parser.add_argument("--dp-unet", action="store_true", help="add the 66M-weight DP U-Net")
+    parser.add_argument("--nets", nargs="+", choices=NETS, default=["mlp_3x256", "unet_small"])
     parser.add_argument("--compile", action="store_true", help='add torch.compile("reduce-overhead")')
     parser.add_argument("--action-dim", type=int, default=2)
     parser.add_argument("--obs-dim", type=int, default=2)
@@ -186,7 +187,7 @@ if __name__ == "__main__":
     latency(
         args.out,
         device=args.device,
-        dp_unet=args.dp_unet,
+        nets=tuple(args.nets) + (("dp_unet",) if args.dp_unet else ()),
         compile_=args.compile,
         action_dim=args.action_dim,
         obs_dim=args.obs_dim,

@@ -144,11 +144,13 @@ def plot_paths(first_seed: dict, out_dir: Path) -> Path:
     return path
 
 
-def navigation_benchmark(out_dir: str | Path, seeds: int = 5, full: bool = False) -> dict:
+def navigation_benchmark(
+    out_dir: str | Path, seeds: int = 5, full: bool = False, budget: Budget | None = None
+) -> dict:
     torch.set_num_threads(1)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    budget = FULL if full else QUICK
+    budget = budget or (FULL if full else QUICK)
     per_seed = [run_seed(s, budget, keep_paths=(s == 0)) for s in range(seeds)]
     summary: dict = {}
     for label, *_ in EVALUATIONS:
@@ -169,7 +171,7 @@ def navigation_benchmark(out_dir: str | Path, seeds: int = 5, full: bool = False
     result = {
         "env": ENV_ID,
         "seeds": seeds,
-        "budget": "full" if full else "quick",
+        "budget": "full" if budget == FULL else "quick" if budget == QUICK else "custom",
         "expert_episodes": budget.expert_episodes,
         "network": str(budget.network),
         "train": str(budget.train),
