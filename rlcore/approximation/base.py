@@ -206,6 +206,7 @@ def _space_config(space: Any) -> dict[str, Any]:
             "low": np.asarray(space.low, dtype=np.float64).tolist(),
             "high": np.asarray(space.high, dtype=np.float64).tolist(),
             "shape": list(space.shape),
+            "dtype": str(space.dtype),
         }
     raise TypeError(f"linear agents support Discrete and Box observation spaces, got {space!r}")
 
@@ -213,9 +214,9 @@ def _space_config(space: Any) -> dict[str, Any]:
 def _space_from_config(config: dict[str, Any]) -> Any:
     if config["type"] == "discrete":
         return spaces.Discrete(config["n"], start=config["start"])
-    return spaces.Box(
-        np.asarray(config["low"]), np.asarray(config["high"]), shape=tuple(config["shape"])
-    )
+    dtype = np.dtype(config.get("dtype", "float64"))
+    low, high = (np.asarray(config[k], dtype=dtype) for k in ("low", "high"))
+    return spaces.Box(low, high, shape=tuple(config["shape"]), dtype=dtype)
 
 
 class LinearPredictionAgent(LinearAgent):

@@ -357,7 +357,8 @@ def _loop(env, features, learner, R, E, A, eps, max_len, rng, snapshot_at):
             a2[cont], x2[cont] = _choose(
                 learner, live[cont], features(s2[cont]), n_state, A, eps, rng
             )
-        delta = learner.step(live, x_sa, r, term, x2, cont)
+        with np.errstate(all="ignore"):  # a non-finite TD error is reported just below
+            delta = learner.step(live, x_sa, r, term, x2, cont)
         if not np.all(np.isfinite(delta)):
             bad = int(live[np.flatnonzero(~np.isfinite(delta))[0]])
             raise FloatingPointError(

@@ -7,7 +7,7 @@ forms that every linear learner accepts:
   (..., n_active): ``OneHot``, ``StateAggregation`` (one active feature) and ``TileCoding``
   (one per tiling); such maps also have the attribute ``n_active``;
 - dense (``sparse = False``): float vectors of shape (..., n_features): ``Polynomial``,
-  ``Fourier``, ``RadialBasis``.
+  ``Fourier``, ``RadialBasis``, and ``MatrixFeatures`` (a given feature matrix, e.g. Baird's).
 
 ``linear_value(w, x)`` and ``add_gradient_(w, x, scale)`` work for both forms (the dtype tells
 them apart: integer arrays are index sets, float arrays dense vectors), so a learner is written
@@ -144,6 +144,10 @@ class Box:
         shape = () if scalar else (lo.size,)
         return cls(tuple(lo.tolist()), tuple(hi.tolist()), bool(discrete), shape)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_lo", np.asarray(self.low, dtype=np.float64))
+        object.__setattr__(self, "_hi", np.asarray(self.high, dtype=np.float64))
+
     @property
     def dim(self) -> int:
         return len(self.low)
@@ -158,10 +162,9 @@ class Box:
                 f"axes), got an array of shape {s.shape}. Pass one observation or a stack of them."
             )
         s = s.reshape(s.shape + (1,)) if k == 0 else s
-        lo, hi = np.asarray(self.low), np.asarray(self.high)
-        bad = ~((s >= lo) & (s <= hi))  # also catches NaN
-        if np.any(bad):
-            i = np.argwhere(bad)[0]
+        lo, hi = self._lo, self._hi
+        if not ((s >= lo).all() and (s <= hi).all()):  # NaN fails both comparisons
+            i = np.argwhere(~((s >= lo) & (s <= hi)))[0]
             raise ValueError(
                 f"{what}: state component {float(s[tuple(i)]):g} (dimension {int(i[-1])}) lies outside "
                 f"the declared bounds [{lo[i[-1]]:g}, {hi[i[-1]]:g}]. Feature maps never clamp: "
@@ -169,7 +172,7 @@ class Box:
                 "are never needed: its value is 0)."
             )
         if self.discrete:
-            if np.any(s != np.round(s)):
+            if (s != np.round(s)).any():
                 raise ValueError(f"{what}: discrete states must be integers, got {state!r}")
             return (s - lo + 0.5) / (hi - lo + 1.0)
         return (s - lo) / (hi - lo)
@@ -570,6 +573,46 @@ class RadialBasis(_Configured):
         return np.exp(-d2 / (2.0 * self.sigma**2))
 
 
+@export("features.matrix")
+class MatrixFeatures:
+    """Given feature vectors of a finite state set: x(s) = X[s - low] (dense).
+
+    For examples that define their features by hand, such as Baird's counterexample (S&B (2018)
+    Example 11.1: x(s) = 2 e_s + e_8 for the upper states).
+
+    Args:
+        matrix: (n_states, d) feature matrix, finite.
+        low: the first state (0 for a gymnasium Discrete space).
+    """
+
+    sparse = False
+
+    def __init__(self, matrix: Any, low: int = 0) -> None:
+        X = np.array(matrix, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1 or not np.all(np.isfinite(X)):
+            raise ValueError(f"matrix must be a finite (n_states, d) array, got shape {X.shape}")
+        X.setflags(write=False)
+        self.matrix = X
+        self.low = check_int("low", low)
+        self.box = Box.make(self.low, self.low + X.shape[0] - 1, True, "MatrixFeatures")
+        self.n_features = X.shape[1]
+        self.state_shape: tuple[int, ...] = ()
+
+    def __call__(self, state: Any) -> np.ndarray:
+        self.box.normalize(state, "MatrixFeatures")  # checks shape, bounds and integrality
+        return self.matrix[np.asarray(state, dtype=np.int64) - self.low]
+
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {"low": self.low}, {"matrix": self.matrix}
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], arrays: dict[str, Any]) -> MatrixFeatures:
+        return cls(arrays["matrix"], int(config["low"]))
+
+    def __repr__(self) -> str:
+        return f"MatrixFeatures(shape={self.matrix.shape}, low={self.low})"
+
+
 # -- state-action features -----------------------------------------------------------------------
 @export("features.state_action")
 @dataclass(eq=False)
@@ -703,6 +746,7 @@ __all__ = [
     "Box",
     "FeatureMap",
     "Fourier",
+    "MatrixFeatures",
     "OneHot",
     "Polynomial",
     "RadialBasis",

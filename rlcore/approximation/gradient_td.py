@@ -45,6 +45,10 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("...d,...d->...", a, b)
 
 
+def _as_float(*values: Any) -> list[np.ndarray]:
+    return [np.asarray(v, dtype=np.float64) for v in values]
+
+
 # -- pure update directions ------------------------------------------------------------------------
 def off_policy_td_direction(
     w: np.ndarray,
@@ -64,6 +68,7 @@ def off_policy_td_direction(
     Returns:
         (direction (..., d), delta (...,)).
     """
+    w, x_tm1, r_t, discount_t, x_t, rho_tm1 = _as_float(w, x_tm1, r_t, discount_t, x_t, rho_tm1)
     delta = r_t + discount_t * _dot(w, x_t) - _dot(w, x_tm1)
     return (rho_tm1 * delta)[..., None] * x_tm1, delta
 
@@ -88,7 +93,9 @@ def tdc_direction(
     Returns:
         (dw (..., d), dv (..., d), delta (...,)).
     """
+    w, x_tm1, r_t, discount_t, x_t, rho_tm1 = _as_float(w, x_tm1, r_t, discount_t, x_t, rho_tm1)
     delta = r_t + discount_t * _dot(w, x_t) - _dot(w, x_tm1)
+    v = np.asarray(v, dtype=np.float64)
     vx = _dot(v, x_tm1)
     dw = rho_tm1[..., None] * (delta[..., None] * x_tm1 - (discount_t * vx)[..., None] * x_t)
     dv = (rho_tm1 * (delta - vx))[..., None] * x_tm1
@@ -111,7 +118,9 @@ def gtd2_direction(
     Returns:
         (dw (..., d), dv (..., d), delta (...,)).
     """
+    w, x_tm1, r_t, discount_t, x_t, rho_tm1 = _as_float(w, x_tm1, r_t, discount_t, x_t, rho_tm1)
     delta = r_t + discount_t * _dot(w, x_t) - _dot(w, x_tm1)
+    v = np.asarray(v, dtype=np.float64)
     vx = _dot(v, x_tm1)
     dw = (rho_tm1 * vx)[..., None] * (x_tm1 - discount_t[..., None] * x_t)
     dv = (rho_tm1 * (delta - vx))[..., None] * x_tm1
@@ -145,8 +154,9 @@ def emphatic_td_direction(
     Returns:
         (direction (..., d), delta (...,)).
     """
+    w, x_tm1, r_t, discount_t, x_t, rho_tm1 = _as_float(w, x_tm1, r_t, discount_t, x_t, rho_tm1)
     delta = r_t + discount_t * _dot(w, x_t) - _dot(w, x_tm1)
-    return (m_tm1 * rho_tm1 * delta)[..., None] * x_tm1, delta
+    return (np.asarray(m_tm1) * rho_tm1 * delta)[..., None] * x_tm1, delta
 
 
 # -- agents ---------------------------------------------------------------------------------------
@@ -257,8 +267,10 @@ class OffPolicyTD(_OffPolicyAgent):
     def observe(self, transition: Transition) -> dict[str, float] | None:
         self.steps += 1
         x_tm1, r_t, discount_t, x_t, rho = self._transition(transition)
-        dw, delta = off_policy_td_direction(self.w, x_tm1, r_t, discount_t, x_t, rho)
+        with np.errstate(all="ignore"):  # a non-finite value is reported just below
+            dw, delta = off_policy_td_direction(self.w, x_tm1, r_t, discount_t, x_t, rho)
         self._check(delta, "TD error delta")
+        self._check(dw, "update direction rho delta x")
         self.w += self.config.alpha * dw
         return None
 
@@ -278,8 +290,10 @@ class TDC(_OffPolicyAgent):
     def observe(self, transition: Transition) -> dict[str, float] | None:
         self.steps += 1
         x_tm1, r_t, discount_t, x_t, rho = self._transition(transition)
-        dw, dv, delta = tdc_direction(self.w, self.v, x_tm1, r_t, discount_t, x_t, rho)
+        with np.errstate(all="ignore"):  # a non-finite value is reported just below
+            dw, dv, delta = tdc_direction(self.w, self.v, x_tm1, r_t, discount_t, x_t, rho)
         self._check(delta, "TD error delta")
+        self._check(dv, "secondary weights' direction")
         self.w += self.config.alpha * dw
         self.v += self.config.beta * dv
         return None
@@ -298,8 +312,10 @@ class GTD2(_OffPolicyAgent):
     def observe(self, transition: Transition) -> dict[str, float] | None:
         self.steps += 1
         x_tm1, r_t, discount_t, x_t, rho = self._transition(transition)
-        dw, dv, delta = gtd2_direction(self.w, self.v, x_tm1, r_t, discount_t, x_t, rho)
+        with np.errstate(all="ignore"):  # a non-finite value is reported just below
+            dw, dv, delta = gtd2_direction(self.w, self.v, x_tm1, r_t, discount_t, x_t, rho)
         self._check(delta, "TD error delta")
+        self._check(dv, "secondary weights' direction")
         self.w += self.config.alpha * dw
         self.v += self.config.beta * dv
         return None
@@ -319,8 +335,11 @@ class EmphaticTD(_OffPolicyAgent):
         self.steps += 1
         x_tm1, r_t, discount_t, x_t, rho = self._transition(transition)
         self.m = float(emphasis(self.m, self.rho_prev, self.config.gamma, self.config.interest))
-        dw, delta = emphatic_td_direction(self.w, x_tm1, r_t, discount_t, x_t, rho, self.m)
+        self._check(self.m, "emphasis M")
+        with np.errstate(all="ignore"):  # a non-finite value is reported just below
+            dw, delta = emphatic_td_direction(self.w, x_tm1, r_t, discount_t, x_t, rho, self.m)
         self._check(delta, "TD error delta")
+        self._check(dw, "update direction M rho delta x")
         self.w += self.config.alpha * dw
         self.rho_prev = rho
         return None

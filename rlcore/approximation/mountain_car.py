@@ -41,7 +41,8 @@ def mountain_car_step(
     if np.any((a < 0) | (a > 2)):
         raise ValueError(f"Mountain Car actions are 0, 1, 2; got {np.unique(a).tolist()}")
     x, v = state[..., 0], state[..., 1]
-    v = np.clip(v + (a - 1) * FORCE - GRAVITY * np.cos(3 * x), -MAX_SPEED, MAX_SPEED)
+    # the same floating-point operations, in the same order, as gymnasium's MountainCarEnv.step
+    v = np.clip(v + ((a - 1) * FORCE + np.cos(3 * x) * (-GRAVITY)), -MAX_SPEED, MAX_SPEED)
     x = np.clip(x + v, MIN_POSITION, MAX_POSITION)
     v = np.where((x == MIN_POSITION) & (v < 0), 0.0, v)
     terminated = x >= GOAL_POSITION
