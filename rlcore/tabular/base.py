@@ -159,6 +159,12 @@ class TabularAgent:
             self._uniforms = self._rng.random(UNIFORM_BLOCK).tolist()
             return self._uniforms.pop()
 
+    def _uniform_block(self) -> list[float]:
+        """The block of cached uniforms, refilled so that at least two remain (pop from it)."""
+        if len(self._uniforms) < 2:
+            self._uniforms = self._rng.random(UNIFORM_BLOCK).tolist()
+        return self._uniforms
+
     # -- tables ---------------------------------------------------------------------------------
     def _table(self, value: float, n_cols: int | None = None) -> Any:
         """A table of ``value``: (S,) or (S, n_cols), a list (of lists) or a NumPy array."""
@@ -263,9 +269,10 @@ class ControlAgent(TabularAgent):
         row = self._q[obs]
         if self.numpy_tables:
             row = row.tolist()
+        u = self._uniform_block()
         if explore:
-            return epsilon_greedy_action(row, self._epsilon, self._uniform(), self._uniform())
-        return greedy_action(row, self._uniform())
+            return epsilon_greedy_action(row, self._epsilon, u.pop(), u.pop())
+        return greedy_action(row, u.pop())
 
     def _choose_next(self, s2: int) -> int:
         """Choose A_{t+1} in S_{t+1} with the behaviour policy and keep it for ``act``."""

@@ -112,9 +112,10 @@ class QLearning(ControlAgent):
     def act(self, obs: int, *, explore: bool = False) -> int:
         """Epsilon-greedy (explore=True) or greedy action, ties broken at random."""
         row = self._q[obs]  # the hot path of the throughput benchmark: no pre-chosen action
+        u = self._uniform_block()
         if explore:
-            return epsilon_greedy_action(row, self._epsilon, self._uniform(), self._uniform())
-        return greedy_action(row, self._uniform())
+            return epsilon_greedy_action(row, self._epsilon, u.pop(), u.pop())
+        return greedy_action(row, u.pop())
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated = transition[:5]
@@ -228,9 +229,10 @@ class DoubleQLearning(ControlAgent):
 
     def _policy_action(self, obs: int, explore: bool) -> int:
         row = [a + b for a, b in zip(self._q[obs], self._q2[obs])]
+        u = self._uniform_block()
         if explore:
-            return epsilon_greedy_action(row, self._epsilon, self._uniform(), self._uniform())
-        return greedy_action(row, self._uniform())
+            return epsilon_greedy_action(row, self._epsilon, u.pop(), u.pop())
+        return greedy_action(row, u.pop())
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated = transition[:5]
