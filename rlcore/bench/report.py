@@ -279,6 +279,11 @@ def _plots(summary: dict[str, Any], out: Path) -> list[str]:
     plot_dir = out / "plots"
     plot_dir.mkdir(exist_ok=True)
     envs = list(dict.fromkeys(c["env"] for c in summary["cells"]))
+    agents = list(dict.fromkeys(c["agent"] for c in summary["cells"]))
+
+    def color(agent: str) -> str:  # one colour per agent across all plots
+        return f"C{agents.index(agent) % 10}"
+
     written = []
     for env in envs:
         cells = [c for c in summary["cells"] if c["env"] == env and c["curve"]]
@@ -288,8 +293,9 @@ def _plots(summary: dict[str, Any], out: Path) -> list[str]:
         ax = fig.add_subplot()
         for c in cells:
             x, curve = c["curve"]["x"], c["curve"]
-            (line,) = ax.plot(x, curve["mean"], label=f"{c['agent']} ({c['done']} runs)")
-            ax.fill_between(x, curve["low"], curve["high"], color=line.get_color(), alpha=0.2)
+            label = f"{c['agent']} ({c['done']} runs)"
+            ax.plot(x, curve["mean"], color=color(c["agent"]), label=label)
+            ax.fill_between(x, curve["low"], curve["high"], color=color(c["agent"]), alpha=0.2)
         ax.set(xlabel=cells[0]["curve"]["x_unit"], ylabel="return", title=env)
         ax.legend(fontsize="small")
         written.append(_save(fig, plot_dir / f"curves_{env}.png", out))
@@ -297,18 +303,17 @@ def _plots(summary: dict[str, Any], out: Path) -> list[str]:
     if scored:
         cols = min(3, len(envs))
         rows = math.ceil(len(envs) / cols)
-        fig = Figure(
-            figsize=(4.2 * cols, 0.6 + 0.45 * rows * max(3, len(scored) / len(envs))),
-            layout="constrained",
-        )
+        most = max(sum(c["env"] == env for c in scored) for env in envs)
+        fig = Figure(figsize=(4.2 * cols, rows * (1.3 + 0.35 * most)), layout="constrained")
         for k, env in enumerate(envs):
             ax = fig.add_subplot(rows, cols, k + 1)
             cells = [c for c in scored if c["env"] == env]
             for j, c in enumerate(cells):
                 est, low, high = (c["iqm"][key] for key in ("estimate", "low", "high"))
                 err = None if low is None else [[est - low], [high - est]]
-                ax.errorbar([est], [j], xerr=err, fmt="o", capsize=3)
+                ax.errorbar([est], [j], xerr=err, fmt="o", capsize=3, color=color(c["agent"]))
             ax.set_yticks(range(len(cells)), [c["agent"] for c in cells])
+            ax.set_ylim(-0.6, len(cells) - 0.4)
             ax.set(title=env, xlabel="IQM of final score")
         written.append(_save(fig, plot_dir / "scores.png", out))
     return written
