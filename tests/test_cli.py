@@ -50,3 +50,55 @@ def test_console_script_works_from_another_directory(tmp_path):
         [str(exe), "list", "policies."], cwd=tmp_path, capture_output=True, text=True
     )
     assert out.returncode == 0 and "policies.random" in out.stdout
+
+
+def test_check_agent_passes_a_registered_agent(capsys):
+    assert main(["check-agent", "rlcore.tabular.td:QLearning", "--episodes", "200"]) == 0
+    assert "honours the contract" in capsys.readouterr().out
+
+
+def test_check_agent_unloadable_spec(capsys):
+    assert main(["check-agent", "no_such_module:Nothing"]) == 2
+
+
+def test_data_collect_writes_a_loadable_dataset(tmp_path, capsys):
+    from rlcore.data import load_dataset
+
+    assert (
+        main(["data", "collect", "rlcore/Navigation2D-v0", "-n", "2", "-o", str(tmp_path / "d")])
+        == 0
+    )
+    dataset = load_dataset(tmp_path / "d.npz")
+    assert dataset.n_episodes == 2
+
+
+def test_train_saves_a_loadable_agent(tmp_path, capsys):
+    import rlcore
+
+    args = [
+        "train",
+        "agents.q_learning",
+        "CliffWalking-v1",
+        "--episodes",
+        "30",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main([*args, "--set", "alpha=0.5", "--set", "epsilon=0.1"]) == 0
+    agent = rlcore.load(tmp_path / "agent")
+    assert rlcore.name_of(agent) == "agents.q_learning" and agent.q.shape == (48, 4)
+    assert (tmp_path / "logs" / "history.json").exists()
+
+
+def test_train_bad_option_is_a_clear_error(tmp_path, capsys):
+    args = [
+        "train",
+        "agents.q_learning",
+        "CliffWalking-v1",
+        "--episodes",
+        "3",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main([*args, "--set", "alpha=1.5"]) == 2
+    assert "alpha" in capsys.readouterr().err
