@@ -65,6 +65,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.approximation.linear",
         "rlcore.approximation.control",
         "rlcore.approximation.gradient_td",
+        "rlcore.approximation.dqn.agent",
     ),
     "features": ("rlcore.approximation.features",),
     "planning": ("rlcore.tabular.planning",),
@@ -79,7 +80,11 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.diffusion_policy.regression",
     ),
     "guidance": ("rlcore.generative.guidance",),
-    "networks": ("rlcore.generative.networks", "rlcore.generative.ema"),
+    "networks": (
+        "rlcore.generative.networks",
+        "rlcore.generative.ema",
+        "rlcore.approximation.dqn.networks",
+    ),
     "envs": (
         "rlcore.envs.navigation",
         "rlcore.envs.random_walk",

@@ -152,4 +152,18 @@ PRESETS: dict[str, DQNConfig] = {
         hidden=(256, 256),
         max_grad_norm=10.0,
     ),
+    "cartpole_fast": DQNConfig(
+        learning_rate=2.3e-3,
+        batch_size=64,
+        buffer_size=100_000,
+        learning_starts=1000,
+        gamma=0.99,
+        train_freq=256,
+        gradient_steps=64,
+        target_update_interval=10,
+        epsilon_end=0.04,
+        epsilon_decay_steps=8000,
+        hidden=(64, 64),
+        double=True,
+    ),
 }

@@ -93,7 +93,10 @@ class ReplayBuffer:
                 f"{k} transitions with obs_tm1 {np.shape(obs_tm1)} and obs_t {np.shape(obs_t)} "
                 f"(expected {(k, *self.obs_shape)})."
             )
-        slots = (self.pos + np.arange(k)) % self.capacity
+        if self.pos + k <= self.capacity:  # a contiguous run: slice assignment is cheaper
+            slots = slice(self.pos, self.pos + k)
+        else:
+            slots = (self.pos + np.arange(k)) % self.capacity
         self.obs_tm1[slots] = obs_tm1
         self.a_tm1[slots] = a_tm1
         self.r_t[slots] = r_t
@@ -101,7 +104,7 @@ class ReplayBuffer:
         self.obs_t[slots] = obs_t
         self.pos = (self.pos + k) % self.capacity
         self.size = min(self.size + k, self.capacity)
-        return slots
+        return np.arange(slots.start, slots.stop) if isinstance(slots, slice) else slots
 
     def _check_batch(self, batch_size: int) -> int:
         batch_size = check_int("batch_size", batch_size, 1)
