@@ -80,9 +80,11 @@ def benchmark_generative_2d(
     densities: tuple[str, ...] = tuple(DENSITIES),
     predictions: tuple[str, ...] = ("epsilon", "v"),
     seed: int = 0,
+    settings: Settings | None = None,
 ) -> dict:
     torch.set_num_threads(1)
-    settings = FULL if full else QUICK
+    if settings is None:
+        settings = FULL if full else QUICK
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
