@@ -1,5 +1,6 @@
 """Tabular methods, NumPy only (torch is never imported here)."""
 
+from rlcore.tabular.batched import BatchedResult, run_batched, sample_episodes
 from rlcore.tabular.mdp import FiniteMDP, random_mdp
 from rlcore.tabular.planning import (
     DPResult,
@@ -11,6 +12,7 @@ from rlcore.tabular.planning import (
 )
 
 __all__ = [
+    "BatchedResult",
     "DPResult",
     "FiniteMDP",
     "greedy_policy",
@@ -18,5 +20,7 @@ __all__ = [
     "policy_iteration",
     "q_from_v",
     "random_mdp",
+    "run_batched",
+    "sample_episodes",
     "value_iteration",
 ]

@@ -90,7 +90,10 @@ class ActionValues:
     """
 
     def __init__(self, runs: int, n_states: int, n_actions: int, initial_value: float) -> None:
+        self.n_states = n_states
         self.qa = np.full((n_actions, runs, n_states), float(initial_value))
+        self._flat = self.qa.reshape(n_actions, runs * n_states)  # a view: (A, R * S)
+        self._cells = self.qa.reshape(-1)  # a view: (A * R * S,)
 
     @property
     def q(self) -> np.ndarray:
@@ -99,12 +102,13 @@ class ActionValues:
 
     def rows(self, runs: np.ndarray, s: np.ndarray) -> np.ndarray:
         """Q(s_i, .) of run runs_i for each i, (k, A)."""
-        return self.qa[:, runs, s].T
+        return np.take(self._flat, runs * self.n_states + s, axis=1).T
 
     def update(self, runs, s, a, target, alpha) -> None:
         """Q(s, a) += alpha (target - Q(s, a)) for each run (runs are distinct)."""
-        q_tm1 = self.qa[a, runs, s]
-        self.qa[a, runs, s] = q_tm1 + alpha * (target - q_tm1)
+        cell = (a * self._flat.shape[1] + runs * self.n_states) + s
+        q_tm1 = self._cells[cell]
+        self._cells[cell] = q_tm1 + alpha * (target - q_tm1)
 
 
 class EpisodeBuffer:
