@@ -9,34 +9,49 @@
 - ``load_suite``: a suite from a registry name or ``file.py:NAME``.
 
 Command line: ``rlcore bench SUITE ...`` and ``rlcore bench report DIR`` (``rlcore.bench.cli``).
+
+The names load on first use (PEP 562), so ``rlcore bench --help`` and the worker processes do not
+import scipy or matplotlib, which only the report needs.
 """
 
-from rlcore.bench.backends import Backend, LocalBackend, RayBackend, WorkerDied, make_backend
-from rlcore.bench.expand import RunSpec, derive_seed, expand
-from rlcore.bench.load import load_suite
-from rlcore.bench.report import summarize, write_report
-from rlcore.bench.runner import OutputDirError, SweepResult, sweep
-from rlcore.bench.suite import AgentSpec, Budget, EnvSpec, EvalProtocol, Grid, Suite
+from __future__ import annotations
 
-__all__ = [
-    "AgentSpec",
-    "Backend",
-    "Budget",
-    "EnvSpec",
-    "EvalProtocol",
-    "Grid",
-    "LocalBackend",
-    "OutputDirError",
-    "RayBackend",
-    "RunSpec",
-    "Suite",
-    "SweepResult",
-    "WorkerDied",
-    "derive_seed",
-    "expand",
-    "load_suite",
-    "make_backend",
-    "summarize",
-    "sweep",
-    "write_report",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "AgentSpec": "suite",
+    "Budget": "suite",
+    "EnvSpec": "suite",
+    "EvalProtocol": "suite",
+    "Grid": "suite",
+    "Suite": "suite",
+    "RunSpec": "expansion",
+    "derive_seed": "expansion",
+    "expand": "expansion",
+    "Backend": "backends",
+    "LocalBackend": "backends",
+    "RayBackend": "backends",
+    "WorkerDied": "backends",
+    "make_backend": "backends",
+    "OutputDirError": "runner",
+    "SweepResult": "runner",
+    "sweep": "runner",
+    "summarize": "report",
+    "write_report": "report",
+    "load_suite": "load",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'rlcore.bench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"rlcore.bench.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from rlcore.bench.expand import RunSpec, expand
+from rlcore.bench.expansion import RunSpec, expand
 from rlcore.bench.runner import read_manifest, run_status
 from rlcore.bench.suite import Suite
 from rlcore.checkpoint import atomic_write_bytes, atomic_write_text

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcore.bench.backends import Backend, LocalBackend, WorkerDied
-from rlcore.bench.expand import RunSpec, expand
+from rlcore.bench.expansion import RunSpec, expand
 from rlcore.bench.suite import Suite
 from rlcore.bench.worker import execute_run, import_extra
 from rlcore.checkpoint import atomic_write_text

@@ -249,7 +249,7 @@ class Suite:
         name: the suite's name (also its registry name's tail, e.g. "smoke").
         grids: the (agents x envs) blocks; each (agent label, env label) cell appears once.
         seeds: runs per cell (``rlcore bench --seeds N`` overrides it).
-        base_seed: root of every run's seed (see ``rlcore.bench.expand.derive_seed``).
+        base_seed: root of every run's seed (see ``rlcore.bench.expansion.derive_seed``).
         imports: modules (or ``.py`` files) that workers import before building agents, for
             agents exported outside rlcore (not part of the hash: where code lives does not
             change results).

@@ -168,6 +168,7 @@ def test_output_directory_rules(tmp_path):
         (["suites.smok"], "Did you mean: 'suites.smoke'"),
         (["smoke", "--seeds", "0"], "must be at least 1"),
         (["nowhere.py:suite"], "does not exist"),
+        (["smoke", "--ray-address", "auto"], "--ray-address needs --backend ray"),
     ],
 )
 def test_cli_bad_input(argv, message, tmp_path, capsys):

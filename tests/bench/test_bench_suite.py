@@ -140,6 +140,7 @@ def test_specs_are_frozen():
         (lambda: AgentSpec("agents.sarsa", {"f": object()}), "JSON values"),
         (lambda: AgentSpec("sarsa"), "registry name"),
         (lambda: AgentSpec("agents.sarsa", label="a b"), "label"),
+        (lambda: AgentSpec("agents.sarsa", label="a__b"), "without '__'"),
         (lambda: EnvSpec("FrozenLake-v1", score_range=(1.0, 0.0)), "low < high"),
         (lambda: EvalProtocol(score="evaluation"), "eval_episodes >= 1"),
         (lambda: EvalProtocol(score="best"), "is not one of"),
