@@ -105,13 +105,39 @@ def _one_hot(s: np.ndarray, n_states: int) -> np.ndarray:
     return x
 
 
-def _sequential_updates(v, alpha, runs, s, g, lengths) -> None:
-    """V(S_t) += alpha [G_t - V(S_t)] for t = 0, 1, ... in order (a state may repeat)."""
-    for t in range(s.shape[1]):
-        live = t < lengths
-        rr, ss = runs[live], s[live, t]
-        v_old = v[rr, ss]
-        v[rr, ss] = v_old + alpha[rr] * (g[live, t] - v_old)
+def _sequential_updates(v, alpha, runs, s, g, lengths, first=None) -> None:
+    """V(S_t) += alpha [G_t - V(S_t)] for t = first, ..., T - 1 in order, with fixed targets.
+
+    A state met m times in a run's episode, with targets G_1, ..., G_m in time order, ends at
+    (1 - alpha)^m V + sum_j alpha (1 - alpha)^(m - j) G_j: the same numbers as the loop over t
+    (up to rounding), computed for all runs and states at once.
+
+    Args:
+        v: (R, S) values, updated in place; alpha: (R,) step sizes; runs: (k,) run indices;
+        s, g: (k, L) states and targets; lengths: (k,) episode lengths T; first: (k,) first
+            step to apply (default 0).
+    """
+    k, L = s.shape
+    steps = np.arange(L)[None]
+    valid = steps < lengths[:, None]
+    if first is not None:
+        valid &= steps >= first[:, None]
+    i, t = np.nonzero(valid)  # ordered by run, then time
+    if i.size == 0:
+        return
+    S = v.shape[1]
+    key = i * S + s[i, t]
+    order = np.argsort(key, kind="stable")  # stable: time order kept within a (run, state)
+    key = key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    sizes = np.diff(np.r_[starts, key.size])
+    later = np.repeat(starts + sizes - 1, sizes) - np.arange(key.size)  # later visits
+    a = alpha[runs[i[order]]]
+    total = np.add.reduceat(a * (1 - a) ** later * g[i, t][order], starts)
+    gi, gs = np.divmod(key[starts], S)
+    rr = runs[gi]
+    a = alpha[rr]
+    v[rr, gs] = (1 - a) ** sizes * v[rr, gs] + total
 
 
 class _EpisodeEndLearner:
@@ -206,7 +232,8 @@ class NStepTD(_EpisodeEndLearner):
     After step t (reward R_{t+1}, state S_{t+1}), tau = t - n + 1 and, while the episode runs,
     V(S_tau) += alpha [G_{tau:tau+n} - V(S_tau)] with G_{tau:tau+n} = sum_{i=tau+1}^{tau+n}
     gamma^{i-tau-1} R_i + gamma^n V(S_{tau+n}) (eq. 7.2). When the episode ends at T, the
-    remaining tau = max(0, T - n), ..., T - 1 use the returns up to T. Attributes: v (R, S).
+    remaining tau = max(0, T - n), ..., T - 1 use the returns up to T (after a time-limit cut
+    these bootstrap from V(S_T) as it was when the episode ended). Attributes: v (R, S).
     """
 
     Config = PredictionConfig
@@ -231,13 +258,7 @@ class NStepTD(_EpisodeEndLearner):
         s, r, d, v_next, lengths = _padded_episode(self.buffer, runs, v, self.config.gamma)
         g = discounted_returns(r, d, v_next)  # returns up to T, bootstrapped only if cut
         first = np.maximum(lengths - self.config.n, 0)
-        for j in range(min(self.config.n, s.shape[1])):
-            tau = first + j
-            live = tau < lengths
-            k = np.flatnonzero(live)
-            rr, ss = runs[k], s[k, tau[k]]
-            v_old = v[rr, ss]
-            v[rr, ss] = v_old + self._ev.alpha[rr] * (g[k, tau[k]] - v_old)
+        _sequential_updates(v, self._ev.alpha, runs, s, g, lengths, first)
 
 
 @final
