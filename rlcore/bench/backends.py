@@ -120,8 +120,6 @@ class LocalBackend:
             start_method = "forkserver" if sys.platform == "linux" else "spawn"
         check_choice("start_method", start_method, ("forkserver", "spawn"))
         self._ctx = multiprocessing.get_context(start_method)
-        if start_method == "forkserver":
-            self._ctx.set_forkserver_preload(["rlcore.bench.worker", "rlcore.loop"])
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> LocalBackend:
@@ -136,6 +134,12 @@ class LocalBackend:
             self._pool = None
 
     def _new_pool(self) -> ProcessPoolExecutor:
+        if self._ctx.get_start_method() == "forkserver":
+            # The fork server imports once what this process has imported of rlcore by now (the
+            # suite was validated: its agents' modules, and torch if they pulled it in), so each
+            # forked worker starts with them loaded. Takes effect when the server first starts.
+            loaded = sorted(m for m in sys.modules if m.startswith("rlcore."))
+            self._ctx.set_forkserver_preload(["rlcore.bench.worker", *loaded])
         # Workers inherit the environment at their start: one math thread from the first import.
         saved = {k: os.environ.get(k) for k in THREAD_ENV}
         os.environ.update(THREAD_ENV)

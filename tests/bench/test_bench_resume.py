@@ -20,11 +20,11 @@ resumable = Suite(
             agents=(AgentSpec("agents.q_learning", {"alpha": 0.1, "gamma": 0.99}),
                     AgentSpec("policies.random")),
             envs=(EnvSpec("FrozenLake-v1", score_range=(0.0, 1.0)),),
-            budget=Budget(episodes=800),
+            budget=Budget(episodes=400),
             protocol=EvalProtocol(score="evaluation", eval_episodes=20),
         ),
     ),
-    seeds=8,
+    seeds=6,
 )
 """
 
