@@ -99,7 +99,13 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.envs.jacks_car_rental",
     ),
     "datasets": ("rlcore.data",),
-    "figures": ("rlcore.book.ch4", "rlcore.book.ch6", "rlcore.book.ch7", "rlcore.book.ch12"),
+    "figures": (
+        "rlcore.book.ch4",
+        "rlcore.book.ch6",
+        "rlcore.book.ch7",
+        "rlcore.book.ch8",
+        "rlcore.book.ch12",
+    ),
 }
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")

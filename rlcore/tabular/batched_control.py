@@ -307,9 +307,10 @@ class DynaQ:
             self._add_known(runs, pair)
         # (c) planning.
         kappa = self.config.kappa
-        for _ in range(self.config.planning_steps):
-            j = (rng.random(len(runs)) * self.n_known[runs]).astype(np.int64)
-            p = self.known_list[runs, j]
+        n_known = self.n_known[runs]
+        u = rng.random((self.config.planning_steps, len(runs)))
+        for u_i in u:
+            p = self.known_list[runs, (u_i * n_known).astype(np.int64)]
             r_p = self.model_reward[runs, p]
             if self.plus:
                 r_p = r_p + kappa * np.sqrt(self.t[runs] - self.last_tried[runs, p])
