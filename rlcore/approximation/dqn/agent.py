@@ -316,7 +316,8 @@ class DQN:
 
     def _non_finite(self, table: Tensor, first: int) -> None:
         bad = ~torch.isfinite(table)  # (G, 3)
-        g, column = (int(i) for i in bad.nonzero()[0])
+        g = int(bad.any(dim=1).nonzero()[0])  # the first bad gradient step of the phase
+        column = next(c for c in (2, 1, 0) if bad[g, c])  # causes first: targets, Q, loss
         raise FloatingPointError(
             f"{self.name}: at environment step {self.steps} (gradient step {first + g + 1}) the "
             f"{_STATS[column]} went non-finite ({float(table[g, column])}); learning stopped. "
