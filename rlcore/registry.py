@@ -105,6 +105,10 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.book.ch7",
         "rlcore.book.ch8",
         "rlcore.book.ch12",
+        "rlcore.book.ch9",
+        "rlcore.book.ch10",
+        "rlcore.book.ch11",
+        "rlcore.book.ch12_approx",
     ),
 }
 

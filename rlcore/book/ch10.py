@@ -1,0 +1,238 @@
+"""Chapter 10 (on-policy control with approximation): Figures 10.1, 10.2 and 10.4 (Mountain Car).
+
+Semi-gradient Sarsa with tile coding on Mountain Car (Example 10.1): 8 tilings, each tile 1/8 of
+the bounded distance in each dimension, the book's asymmetric offsets (``features.tile_coding``),
+one copy of the tiles per action, weights initialised to 0 (optimistic: every reward is -1),
+epsilon = 0, no discounting, step sizes written alpha = a / 8. Many independent runs (and step
+sizes) run at once in ``rlcore.approximation.batched.run_linear_sarsa``, whose updates equal the
+scalar agents' (``agents.semi_gradient_sarsa``; tested step for step). The book has no time limit;
+episodes are cut at ``MAX_STEPS`` only as a guard and every cut is reported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlcore.approximation.batched import ControlRunResult, run_linear_sarsa
+from rlcore.approximation.features import StateActionFeatures, TileCoding
+from rlcore.approximation.mountain_car import (
+    TILING_HIGH,
+    TILING_LOW,
+    MountainCarBatch,
+    mountain_car_step,
+)
+from rlcore.book.plotting import band, close, pyplot, result, save, spread, within
+from rlcore.registry import export
+
+MAX_STEPS = 20_000  # a guard: the book's episodes have no limit (cut episodes are reported)
+
+
+def _rng(seed: int, k: int) -> np.random.Generator:
+    return np.random.default_rng([seed, 10, k])
+
+
+def mountain_car_tiles() -> TileCoding:
+    """The book's tile coder for Mountain Car (§10.1): 8 tilings of 8 x 8 tiles."""
+    return TileCoding(list(TILING_LOW), list(TILING_HIGH), n_tilings=8, tiles_per_dim=8)
+
+
+def capped_note(res: ControlRunResult) -> str:
+    n = int(res.capped.sum())
+    return (
+        f"{n} of {res.capped.size} episodes reached the {MAX_STEPS}-step guard and were cut "
+        "(their length counts as the guard)."
+    )
+
+
+def greedy_rollout(w: np.ndarray, coder: TileCoding, starts: np.ndarray, limit: int = 5000):
+    """Steps to the goal of the greedy policy of q(s, a, w) from each start state (no learning;
+    ties broken towards the lowest action). Returns (steps (k,), reached (k,))."""
+    sa = StateActionFeatures(coder, 3)
+    s = np.array(starts, dtype=np.float64)
+    steps = np.zeros(len(s), np.int64)
+    live = np.ones(len(s), bool)
+    for _ in range(limit):
+        if not live.any():
+            break
+        q = sa.values(w, coder(s[live]))
+        s2, _, term = mountain_car_step(s[live], np.argmax(q, axis=1))
+        steps[live] += 1
+        idx = np.flatnonzero(live)
+        s[idx] = s2
+        live[idx[term]] = False
+    return steps, ~live
+
+
+def cost_to_go(w: np.ndarray, coder: TileCoding, n: int = 60) -> tuple[np.ndarray, ...]:
+    """-max_a q(s, a, w) on an n x n grid of (position, velocity)."""
+    x = np.linspace(TILING_LOW[0], TILING_HIGH[0], n)
+    v = np.linspace(TILING_LOW[1], TILING_HIGH[1], n)
+    X, V = np.meshgrid(x, v, indexing="ij")
+    q = StateActionFeatures(coder, 3).values(w, coder(np.stack([X, V], axis=-1).reshape(-1, 2)))
+    return X, V, -q.max(axis=1).reshape(n, n)
+
+
+@export("figures.figure_10_1")
+def figure_10_1(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> dict[str, Any]:
+    """Figure 10.1: the cost-to-go -max_a q(s, a, w) learned on one run of semi-gradient Sarsa
+    (alpha = 0.5/8) after episodes 1, 12, 104, 1000 and 9000.
+
+    The figure's first panel is step 428 of episode 1; here it is the end of episode 1. Four runs
+    are learned (the figure shows the first). Check: at the last episode the learned cost-to-go
+    of the start states predicts the number of steps the greedy policy then takes from them
+    (with gamma = 1 and reward -1 per step, q(s, a) estimates minus the steps to go); tolerance
+    10%, the approximation error allowed to the tile coder.
+    """
+    runs, episodes = (2, 120) if quick else (4, 9000)
+    shown = [e for e in (1, 12, 104, 1000, 9000) if e <= episodes]
+    coder = mountain_car_tiles()
+    res = run_linear_sarsa(
+        MountainCarBatch(),
+        coder,
+        runs=runs,
+        episodes=episodes,
+        alpha=0.5 / 8,
+        max_episode_steps=MAX_STEPS,
+        seed=_rng(seed, 1),
+        snapshot_episodes=shown,
+    )
+    plt = pyplot()
+    fig = plt.figure(figsize=(4 * len(shown), 4))
+    for i, e in enumerate(shown):
+        ax = fig.add_subplot(1, len(shown), i + 1, projection="3d")
+        X, V, C = cost_to_go(res.snapshots[e][0], coder)
+        ax.plot_surface(X, V, C, cmap="viridis", linewidth=0)
+        ax.set(title=f"Episode {e}", xlabel="Position", ylabel="Velocity")
+    png = save(fig, out_dir, "figure_10_1")
+    starts = np.stack([np.linspace(-0.6, -0.4, 21), np.zeros(21)], axis=-1)
+    rel_err = []
+    for r in range(runs):
+        steps, reached = greedy_rollout(res.w[r], coder, starts)
+        q = StateActionFeatures(coder, 3).values(res.w[r], coder(starts)).max(axis=1)
+        rel_err.append(np.mean(np.abs(-q - steps) / steps) if reached.all() else np.inf)
+    checks = {
+        "cost_to_go_predicts_greedy_steps": close(
+            float(np.max(rel_err)), 0.0, 0.10, source="derived"
+        ),
+    }
+    notes = [
+        f"{runs} runs x {episodes} episodes, alpha = 0.5/8, epsilon = 0; {capped_note(res)}",
+        "Check: mean over 21 start states (x in [-0.6, -0.4], v = 0) of |(-max_a q) - greedy "
+        "steps| / steps, worst run; the Bellman equation makes them equal at a perfect fit.",
+        f"Mean length of the last 100 episodes: {res.lengths[:, -100:].mean():.1f} steps.",
+    ]
+    return result("figure_10_1", "Mountain Car cost-to-go, one run", [png], checks, notes)
+
+
+@export("figures.figure_10_2")
+def figure_10_2(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> dict[str, Any]:
+    """Figure 10.2: steps per episode of semi-gradient Sarsa on Mountain Car for alpha = 0.1/8,
+    0.2/8 and 0.5/8, 500 episodes, 100 runs (book), log scale.
+
+    Checks: the book's ordering (larger alpha learns faster here): the mean steps per episode
+    over all episodes differ, 0.5/8 < 0.2/8 < 0.1/8, each gap beyond its 99% spread; and the
+    alpha = 0.5/8 curve ends between 100 and 200 steps (episodes 451-500; read from the book's
+    log-scale figure).
+    """
+    runs, episodes = (10, 100) if quick else (100, 500)
+    alphas = np.array([0.1, 0.2, 0.5]) / 8
+    res = run_linear_sarsa(
+        MountainCarBatch(),
+        mountain_car_tiles(),
+        runs=3 * runs,
+        episodes=episodes,
+        alpha=np.repeat(alphas, runs),
+        max_episode_steps=MAX_STEPS,
+        seed=_rng(seed, 2),
+    )
+    steps = res.lengths.reshape(3, runs, episodes).astype(np.float64)
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    x = np.arange(1, episodes + 1)
+    for i, a in enumerate((0.1, 0.2, 0.5)):
+        band(ax, x, steps[i], f"alpha = {a}/8")
+    ax.set(
+        yscale="log",
+        xlabel="Episode",
+        ylim=(100, 1000),
+        ylabel=f"Steps per episode (log scale), {runs} runs",
+        title="Mountain Car",
+    )
+    ax.legend()
+    png = save(fig, out_dir, "figure_10_2")
+    mean_steps = steps.mean(axis=2)  # (alpha, R)
+    gap_02_05 = mean_steps[1] - mean_steps[2]
+    gap_01_02 = mean_steps[0] - mean_steps[1]
+    tail = steps[2, :, -min(50, episodes) :].mean(axis=1)
+    checks = {
+        "alpha_0.5_beats_0.2": within(gap_02_05.mean(), spread(gap_02_05), 1e4),
+        "alpha_0.2_beats_0.1": within(gap_01_02.mean(), spread(gap_01_02), 1e4),
+    }
+    if not quick:
+        checks["alpha_0.5_final_steps"] = within(float(tail.mean()), 100.0, 200.0, source="book")
+    notes = [
+        f"{runs} runs per alpha x {episodes} episodes; epsilon = 0; {capped_note(res)}",
+        f"Mean steps per episode: {', '.join(f'{m:.0f}' for m in mean_steps.mean(axis=1))} "
+        "(alpha = 0.1/8, 0.2/8, 0.5/8); alpha = 0.5/8 over the last 50 episodes: "
+        f"{tail.mean():.1f}.",
+    ]
+    return result("figure_10_2", "Mountain Car learning curves", [png], checks, notes)
+
+
+@export("figures.figure_10_4")
+def figure_10_4(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> dict[str, Any]:
+    """Figure 10.4: average steps per episode over the first 50 episodes and 100 runs of n-step
+    semi-gradient Sarsa on Mountain Car, against alpha x 8, for n = 1, 2, 4, 8, 16 (book).
+
+    Checks: the best n (lowest curve minimum) is the book's n = 4 (within a factor of 2), and
+    the best n's minimum lies in the book's range, about 200-240 steps (read from the figure).
+    """
+    runs, episodes = (8, 50) if quick else (100, 50)
+    ns = (1, 2, 4, 8, 16)
+    grid = {n: np.array([0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6]) for n in ns}
+    grid[8], grid[16] = grid[8][:6], grid[16][:4]  # large alpha x large n: the book stops early
+    coder = mountain_car_tiles()
+    curves = {}
+    capped = 0
+    for k, n in enumerate(ns):
+        a = np.repeat(grid[n] / 8, runs)
+        res = run_linear_sarsa(
+            MountainCarBatch(),
+            coder,
+            runs=a.size,
+            episodes=episodes,
+            alpha=a,
+            n=n,
+            max_episode_steps=MAX_STEPS,
+            seed=_rng(seed, 40 + k),
+        )
+        capped += int(res.capped.sum())
+        curves[n] = res.lengths.mean(axis=1).reshape(len(grid[n]), runs)  # (alpha, R)
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for n in ns:
+        band(ax, grid[n], curves[n].T, f"n={n}", marker="o", markersize=3)
+    ax.set(
+        xlabel="alpha x number of tilings (8)",
+        ylim=(180, 300),
+        ylabel=f"Steps per episode, first {episodes} episodes, {runs} runs",
+        title="n-step semi-gradient Sarsa on Mountain Car",
+    )
+    ax.legend()
+    png = save(fig, out_dir, "figure_10_4")
+    minima = {n: float(curves[n].mean(axis=1).min()) for n in ns}
+    best_n = min(minima, key=minima.get)
+    checks = {
+        "best_n_log2": close(np.log2(best_n), 2.0, 1.0),
+        "best_average_steps": within(minima[best_n], 200.0, 240.0, source="book"),
+    }
+    notes = [
+        f"{runs} runs per (n, alpha) x {episodes} episodes; {capped} episodes were cut at the "
+        f"{MAX_STEPS}-step guard.",
+        "Minimum over alpha of the mean steps: "
+        + ", ".join(f"n={n}: {m:.1f}" for n, m in minima.items()),
+    ]
+    return result("figure_10_4", "n-step semi-gradient Sarsa on Mountain Car", [png], checks, notes)
