@@ -101,6 +101,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
     "datasets": ("rlcore.data",),
     "figures": (
         "rlcore.book.ch4",
+        "rlcore.book.ch5",
         "rlcore.book.ch6",
         "rlcore.book.ch7",
         "rlcore.book.ch8",

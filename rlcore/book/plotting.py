@@ -72,7 +72,8 @@ def save(fig: Any, out_dir: str | Path, name: str) -> str:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.png"
-    fig.tight_layout()
+    if not fig.get_constrained_layout():
+        fig.tight_layout()
     fig.savefig(path, dpi=100)
     pyplot().close(fig)
     return str(path)

@@ -380,9 +380,9 @@ class MonteCarloES:
         from rlcore.returns import discounted_returns
 
         s, a, r, _, _, lengths = self.buffer.episode(runs)
-        g = discounted_returns(r, self.config.gamma)  # (k, L); padding rewards are 0
         steps = np.arange(s.shape[1])[None]
         valid = steps < lengths[:, None]
+        g = discounted_returns(np.where(valid, r, 0.0), self.config.gamma)  # (k, L)
         # First visits: a (s, a) pair earlier in the same episode makes a later one a repeat.
         pair = s * self.counts.shape[2] + a
         first = valid & _first_occurrence(np.where(valid, pair, -1 - steps))

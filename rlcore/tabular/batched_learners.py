@@ -115,7 +115,8 @@ class EpisodeBuffer:
     """Each run's current episode: S_t, A_t, R_{t+1} and terminated flags, padded to (R, L).
 
     ``push`` appends one step for some runs; ``clear`` empties runs' episodes; the arrays grow
-    (doubling) when an episode outgrows them.
+    (doubling) when an episode outgrows them. Entries at or past a run's length are stale:
+    ``episode`` returns the lengths, and every reader masks by them.
     """
 
     def __init__(self, runs: int, capacity: int = 64) -> None:
@@ -145,9 +146,7 @@ class EpisodeBuffer:
             setattr(self, name, np.concatenate([x, np.zeros_like(x)], axis=1))
 
     def clear(self, runs: np.ndarray) -> None:
-        length = int(self.t[runs].max(initial=0))
-        for x in (self.states, self.actions, self.rewards, self.next_states, self.terminated):
-            x[runs, :length] = 0
+        """Empty runs' episodes (stale entries past ``t`` are never read: readers mask them)."""
         self.t[runs] = 0
 
     def episode(self, runs: np.ndarray) -> tuple[np.ndarray, ...]:
