@@ -185,10 +185,10 @@ def figure_8_5(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> di
     Checks (book text): Dyna-Q+ ends ahead; "the regular Dyna-Q agent never switched to the
     shortcut" (its reward rate over steps 4000-6000 is no higher than over 1000-3000, within
     the spread), while Dyna-Q+ found it (its rate rises by more than the spread). Quick mode
-    plans 10 steps per real step instead of 50.
+    plans 5 steps per real step instead of 50.
     """
     runs = 5 if quick else 50
-    settings = dict(SHORTCUT, planning_steps=10) if quick else SHORTCUT
+    settings = dict(SHORTCUT, planning_steps=5) if quick else SHORTCUT
     cum = _changing_maze("rlcore/ShortcutMaze-v0", 6000, runs, seed, **settings)
     png = _plot_cumulative(out_dir, "figure_8_5", f"Shortcut maze ({runs} runs)", cum, 3000)
 

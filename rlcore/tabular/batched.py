@@ -175,7 +175,9 @@ def run_batched(
         episodes: E, episodes per run. Exactly one of ``episodes`` / ``steps`` is required.
         steps: T, steps per run (episodes restart as they end; records ``step_rewards``).
         seed: seed or Generator of the one random stream of the whole batch.
-        max_episode_steps: cut episodes at this length (truncated: the learner bootstraps).
+        max_episode_steps: cut episodes at this length (truncated: the learner bootstraps);
+            default: the time limit of the env's gymnasium registration, if any, as
+            ``rlcore.run`` would meet it through gymnasium's ``TimeLimit`` wrapper.
         metrics: name -> ``f(learner, runs) -> (k,)`` evaluated before learning and at the end of
             every episode, e.g. the RMS error of ``learner.v[runs]`` against true values.
         **hyper: the learner's settings (``alpha``, ``epsilon``, ``gamma``, ``n``, ``lambda_``, ...);
@@ -191,7 +193,9 @@ def run_batched(
         check_int("episodes", episodes, 1)
     if steps is not None:
         check_int("steps", steps, 1)
-    if max_episode_steps is not None:
+    if max_episode_steps is None:
+        max_episode_steps = _registered_time_limit(env)
+    else:
         check_int("max_episode_steps", max_episode_steps, 1)
     benv = as_batched_env(env)
     if isinstance(algorithm, str):
@@ -229,9 +233,21 @@ def run_batched(
             "runs": runs,
             "episodes": episodes,
             "steps": steps,
+            "max_episode_steps": max_episode_steps,
             "seed": seed if not isinstance(seed, np.random.Generator) else "generator",
         },
     )
+
+
+def _registered_time_limit(env: Any) -> int | None:
+    """``max_episode_steps`` of an env id's or a gymnasium env's registration (None: none)."""
+    if isinstance(env, str):
+        spec = gym.spec(env) if env in gym.registry else None
+    elif isinstance(env, gym.Env):
+        spec = env.spec
+    else:
+        return None
+    return None if spec is None else spec.max_episode_steps
 
 
 def _jsonable(value: Any) -> Any:

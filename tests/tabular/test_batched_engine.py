@@ -258,6 +258,17 @@ def test_q_learning_converges_to_the_optimal_q_on_a_small_mdp():
         np.testing.assert_allclose(q[reachable], exact[reachable], atol=1e-3)
 
 
+def test_registered_time_limits_cut_episodes_as_rlcore_run_does():
+    """Baird's counterexample is continuing; its registration cuts episodes at 1000 steps."""
+    res = run_batched("td0", "rlcore/Baird-v0", runs=2, episodes=2, seed=0, alpha=0.01)
+    assert np.all(res.lengths == 1000) and res.config["max_episode_steps"] == 1000
+    env = gym.make("rlcore/Baird-v0")
+    history = rlcore.run(rlcore.make("agents.td0", env, alpha=0.01), env, episodes=2, seed=0)
+    assert history.lengths == [1000, 1000]
+    shorter = run_batched("td0", "rlcore/Baird-v0", runs=2, episodes=1, max_episode_steps=7)
+    assert np.all(shorter.lengths == 7)
+
+
 # -- validation ----------------------------------------------------------------------------------
 def test_errors_teach():
     with pytest.raises(ValueError, match="did you mean|Did you mean"):
