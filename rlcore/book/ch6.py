@@ -234,6 +234,10 @@ def example_6_5(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> d
     notes = [
         "Book values are one run (figure reading about 170 episodes, +-5; text: about 17 "
         "steps per episode at the end, +-0.5); tolerance adds 2.58 run-to-run SD.",
+        f"Mean over runs: {final.mean():.1f} episodes by step 8000, {late.mean():.1f} steps per "
+        "episode over the last 1000 steps (the scalar agent gives the same; the exact "
+        "epsilon-greedy optimum is 17.05 steps; at alpha 0.5 runs still average about 19 after "
+        "40,000 steps).",
     ]
     return result("example_6_5", "Windy gridworld: Sarsa", [png], checks, notes)
 

@@ -15,14 +15,11 @@ from rlcore.book import ch6
 
 FIGURES = ("example_6_2", "figure_6_2", "example_6_5", "example_6_6", "figure_6_3", "figure_6_5")
 
-# check -> why our reproduction differs from the book's statement.
-KNOWN_DIFFERENCES = {
-    ("example_6_5", "late_episode_length"): (
-        "Sarsa (alpha 0.5) still averages about 24 steps per episode over steps 7000-8000 in "
-        "both the batched engine and the scalar agent (about 19 after 40,000 steps), against "
-        "the book's 'about 17' (the exact epsilon-greedy optimum is 17.05)."
-    ),
-}
+# (figure, check) -> why our reproduction differs from the book's statement. Empty: with the
+# book's settings every check passes. (Example 6.5's late episode length averages about 24
+# steps against the book's single run's "about 17"; the check passes because a single run may
+# lie 2.58 run-to-run standard deviations from the mean, see ch6.example_6_5.)
+KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {}
 
 
 def _well_formed(result: dict, out: Path) -> None:
