@@ -49,7 +49,7 @@ def figure_12_10(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> 
     the difference; the best minimum lies in the book's range, about 170-210 steps (read from
     the figure).
     """
-    runs, episodes = (6, 20) if quick else (100, 50)
+    runs, episodes = (2, 2) if quick else (100, 50)
     grid = QUICK_GRID if quick else ALPHA_GRID
     coder = mountain_car_tiles()
     per_run: dict[float, np.ndarray] = {}  # lambda -> (alpha, R) mean steps over the episodes
@@ -99,6 +99,5 @@ def figure_12_10(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> 
         "CI of a difference of independent means (computed on runs paired by index).",
     ]
     if quick:
-        notes.append("quick: 3 lambdas, 20 episodes (the book's 50-episode range does not apply).")
-        checks.pop("best_average_steps")
+        notes.append("quick: 3 lambdas, 2 episodes: a smoke run, its checks are not meaningful.")
     return result("figure_12_10", "Sarsa(lambda) on Mountain Car", [png], checks, notes)

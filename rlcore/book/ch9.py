@@ -198,7 +198,7 @@ def figure_9_1(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> di
     group (§9.3; tolerance: the 99% CI over runs plus the transient (1 - alpha eta_g)^episodes
     w*_g left from w = 0), and the visit frequencies equal the on-policy distribution (eq. 9.3).
     """
-    runs, episodes, alpha = (4, 5000, 4e-4) if quick else (5, 100_000, 2e-5)
+    runs, episodes, alpha = (2, 500, 4e-3) if quick else (5, 100_000, 2e-5)
     truth = walk()
     X, w_ve, _ = _aggregation_truth(10)
     w_runs, visits = gradient_mc_aggregation(_rng(seed, 1), runs, episodes, alpha, 10)
@@ -345,13 +345,15 @@ def figure_9_2(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> di
     best n is 4, as in the book, within a factor of 2.
     """
     truth = walk()
-    runs_l, episodes_l = (3, 1500) if quick else (5, 100_000)
-    alpha_l = 4e-3 if quick else 2e-4
+    runs_l, episodes_l = (2, 300) if quick else (5, 100_000)
+    alpha_l = 2e-2 if quick else 2e-4
     X, _, w_td = _aggregation_truth(10)
     w_left = td0_aggregation(_rng(seed, 2), runs_l, episodes_l, alpha_l, 10)
-    runs_r = 20 if quick else 100
-    ns = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
-    alphas = np.array([0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0])
+    runs_r = 5 if quick else 100
+    ns = [1, 4, 16] if quick else [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+    alphas = np.array(
+        [0.0, 0.1, 0.4, 0.8] if quick else [0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0]
+    )
     rms = n_step_td_sweep(_rng(seed, 3), runs_r, 10, alphas, ns, 20)
     avg = rms.mean(axis=3)  # (n, alpha, R): average over the first 10 episodes
     plt = pyplot()
@@ -473,8 +475,8 @@ def figure_9_5(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> di
     value function after the last episode matches its expected path to the VE minimiser
     (``mean_path``) within the 99% CI over runs.
     """
-    # quick: 5x the step sizes for a fifth of the episodes (the curves scale with alpha x time)
-    runs, episodes, speed = (10, 1000, 5.0) if quick else (30, 5000, 1.0)
+    # quick: 10x the step sizes for a 25th of the episodes (the curves scale with alpha x time)
+    runs, episodes, speed = (4, 200, 10.0) if quick else (30, 5000, 1.0)
     orders = (5, 10, 20)
     settings, labels = [], []
     for cls, alpha in ((Polynomial, 1e-4), (Fourier, 5e-5)):
@@ -506,7 +508,7 @@ def figure_9_5(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> di
         )
     notes = [
         f"{runs} runs x {episodes} episodes, the same episodes for every basis"
-        + (" (quick: step sizes x5)." if quick else "."),
+        + (" (quick: step sizes x10)." if quick else "."),
         "Ordering checks: (polynomial - Fourier) sqrt(VE) after the last episode must exceed its "
         "99% CI half-width (book: the Fourier basis learned faster and better at every order).",
         "Path checks: the mean value function over runs vs X mean_path (first order in alpha); "
@@ -526,8 +528,8 @@ def figure_9_10(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> d
     spread; both mean value functions match their expected paths (``mean_path``). One tiling is
     state aggregation into groups of 200, whose path ends at the VE minimiser.
     """
-    # quick: 5x the step sizes for a fifth of the episodes (the curves scale with alpha x time)
-    runs, episodes, speed = (10, 1000, 5.0) if quick else (30, 5000, 1.0)
+    # quick: 10x the step sizes for a 25th of the episodes (the curves scale with alpha x time)
+    runs, episodes, speed = (4, 200, 10.0) if quick else (30, 5000, 1.0)
     one = TileCoding(1, N, n_tilings=1, tiles_per_dim=5, discrete=True)
     many = TileCoding(1, N, n_tilings=50, tiles_per_dim=5, discrete=True)
     settings = []
@@ -563,7 +565,7 @@ def figure_9_10(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> d
         checks[f"{name}_values_vs_expected_path"] = close(err, 0.0, tol, source="derived")
     notes = [
         f"{runs} runs x {episodes} episodes, the same episodes for both"
-        + (" (quick: step sizes x5)." if quick else "."),
+        + (" (quick: step sizes x10)." if quick else "."),
         "Ordering checks: (one tiling - 50 tilings) sqrt(VE), at the last episode and averaged "
         "over all episodes, must exceed its 99% CI half-width.",
     ]
