@@ -5,7 +5,7 @@ copy of a state feature map per action (``features.state_action``); actions are 
 with random tie-breaking (``rlcore.tabular.policies``), and the next action A_{t+1} is chosen while
 learning from step t so that the action learned about is the action taken.
 
-    n-step semi-gradient Sarsa (§10.2, eq. 10.4)
+    n-step semi-gradient Sarsa (§10.2, eqs. 10.4-10.5)
         w <- w + alpha [G_{tau:tau+n} - q(S_tau, A_tau, w)] x(S_tau, A_tau),
         G_{tau:tau+n} = R_{tau+1} + ... + gamma^{n-1} R_{tau+n} + gamma^n q(S_{tau+n}, A_{tau+n}, w)
     Sarsa(lambda) (§12.7, the box for binary features, generalised to any features)

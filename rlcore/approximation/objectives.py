@@ -10,7 +10,7 @@ and the book figures to check what the learners converge to (Sutton & Barto (201
 - ``ve_minimizer``: argmin_w VE(w), where gradient Monte Carlo converges (§9.3);
 - ``td_fixed_point``: w_TD = A^{-1} b, A = X^T D (I - gamma P) X, b = X^T D r (eqs. 9.11-9.12);
 - ``bellman_error`` / ``projected_bellman_error``: delta_w = r + gamma P X w - X w and
-  PBE(w) = ||Pi delta_w||^2_mu (eqs. 11.19-11.22), zero exactly at w_TD;
+  PBE(w) = ||Pi delta_w||^2_mu (§11.4), zero exactly at w_TD;
 - ``model_transitions``: every (s, a, s') outcome with its probability under a behaviour, for
   expected ("DP") updates such as Figures 11.2, 11.5 and 11.6.
 
@@ -95,7 +95,7 @@ def bellman_error(
     w: np.ndarray, X: np.ndarray, p_pi: np.ndarray, r_pi: np.ndarray, gamma: float
 ) -> np.ndarray:
     """The Bellman error vector delta_w(s) = r_pi(s) + gamma sum_s' P_pi(s, s') v(s') - v(s)
-    (eq. 11.19-11.20); w of shape (..., d) gives (..., S)."""
+    (§11.4); w of shape (..., d) gives (..., S)."""
     v = np.asarray(w) @ X.T  # (..., S)
     return r_pi + gamma * v @ _dense(p_pi).T - v
 
@@ -109,7 +109,7 @@ def projected_bellman_error(
     gamma: float,
 ) -> np.ndarray:
     """PBE(w) = ||Pi delta_w||^2_mu = (X^T D delta_w)^T (X^T D X)^{-1} (X^T D delta_w)
-    (eqs. 11.22 and 11.26), with the projection Pi onto the span of X under mu (eq. 11.14)."""
+    (§11.4 and §11.7), with Pi the mu-weighted projection onto the span of X (§11.4)."""
     delta = bellman_error(w, X, p_pi, r_pi, gamma)  # (..., S)
     g = (delta * mu) @ X  # (..., d): X^T D delta
     c = X.T @ (np.asarray(mu)[:, None] * X)  # X^T D X
