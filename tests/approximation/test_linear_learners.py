@@ -230,3 +230,18 @@ def test_bad_settings_and_mismatched_observations_are_refused():
         )
     with pytest.raises(TypeError, match="Discrete action space"):
         rlcore.make("agents.semi_gradient_sarsa", gym.make("MountainCarContinuous-v0"))
+
+
+def test_agent_checkpoint_keeps_a_hashed_tile_coders_table(tmp_path):
+    from rlcore.approximation.features import TileCoding
+
+    env = gym.make("MountainCar-v0", max_episode_steps=200)
+    coder = TileCoding([-1.2, -0.07], [0.6, 0.07], size=300, collision_tolerance=0.99)
+    agent = rlcore.make("agents.semi_gradient_sarsa", env, features=coder, alpha=0.05, seed=0)
+    rlcore.run(agent, env, episodes=1, seed=0)
+    assert coder.hashing and coder.fill_ratio > 0
+    rlcore.save(agent, tmp_path / "agent")
+    loaded = rlcore.load(tmp_path / "agent")
+    probe = np.random.default_rng(0).uniform([-1.2, -0.07], [0.6, 0.07], size=(50, 2))
+    np.testing.assert_array_equal(loaded.features(probe), agent.features(probe))
+    np.testing.assert_array_equal(loaded.q_values(probe), agent.q_values(probe))
