@@ -28,17 +28,16 @@ batch + state_shape.
 from __future__ import annotations
 
 import itertools
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from rlcore.approximation._box import Bound, Box, Configured, json_ints, per_dim, ravel_coords
+from rlcore.approximation.tile_coding import TileCoding
 from rlcore.registry import export
 from rlcore.validation import check_int, check_range
-
-Bound = float | Sequence[float]
 
 
 @runtime_checkable
@@ -112,105 +111,9 @@ def dense_features(x: np.ndarray, n_features: int) -> np.ndarray:
     return out.reshape(x.shape[:-1] + (n_features,))
 
 
-# -- bounds -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Box:
-    """The declared state box: per-dimension ``low``/``high``; integers when ``discrete``."""
-
-    low: tuple[float, ...]
-    high: tuple[float, ...]
-    discrete: bool
-    state_shape: tuple[int, ...]
-
-    @classmethod
-    def make(cls, low: Bound, high: Bound, discrete: bool, what: str) -> Box:
-        scalar = np.ndim(low) == 0 and np.ndim(high) == 0
-        lo = np.atleast_1d(np.asarray(low, dtype=np.float64))
-        hi = np.atleast_1d(np.asarray(high, dtype=np.float64))
-        if lo.ndim != 1 or hi.ndim != 1 or (lo.shape != hi.shape and 1 not in (lo.size, hi.size)):
-            raise ValueError(
-                f"{what}: low and high must be scalars or sequences of equal length, got "
-                f"{low!r} and {high!r}."
-            )
-        lo, hi = np.broadcast_arrays(lo, hi)
-        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))) or np.any(hi <= lo):
-            raise ValueError(
-                f"{what}: bounds need finite low < high in every dimension, got low={lo.tolist()}, "
-                f"high={hi.tolist()}. Declare the box the states live in (e.g. an env's "
-                "observation_space.low/high); unbounded spaces need explicit bounds."
-            )
-        if discrete and not (np.all(lo == np.round(lo)) and np.all(hi == np.round(hi))):
-            raise ValueError(f"{what}: discrete states need integer bounds, got {lo}, {hi}")
-        shape = () if scalar else (lo.size,)
-        return cls(tuple(lo.tolist()), tuple(hi.tolist()), bool(discrete), shape)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_lo", np.asarray(self.low, dtype=np.float64))
-        object.__setattr__(self, "_hi", np.asarray(self.high, dtype=np.float64))
-
-    @property
-    def dim(self) -> int:
-        return len(self.low)
-
-    def normalize(self, state: Any, what: str) -> np.ndarray:
-        """u in [0, 1], shape batch + (d,); raises for a wrong shape or a state outside the box."""
-        s = np.asarray(state, dtype=np.float64)
-        k = len(self.state_shape)
-        if s.shape[s.ndim - k :] != self.state_shape or s.ndim < k:
-            raise ValueError(
-                f"{what} expects states of shape {self.state_shape} (with any leading batch "
-                f"axes), got an array of shape {s.shape}. Pass one observation or a stack of them."
-            )
-        s = s.reshape(s.shape + (1,)) if k == 0 else s
-        lo, hi = self._lo, self._hi
-        if not ((s >= lo).all() and (s <= hi).all()):  # NaN fails both comparisons
-            i = np.argwhere(~((s >= lo) & (s <= hi)))[0]
-            raise ValueError(
-                f"{what}: state component {float(s[tuple(i)]):g} (dimension {int(i[-1])}) lies outside "
-                f"the declared bounds [{lo[i[-1]]:g}, {hi[i[-1]]:g}]. Feature maps never clamp: "
-                "declare wider bounds, or check the observation (a terminal state's features "
-                "are never needed: its value is 0)."
-            )
-        if self.discrete:
-            if (s != np.round(s)).any():
-                raise ValueError(f"{what}: discrete states must be integers, got {state!r}")
-            return (s - lo + 0.5) / (hi - lo + 1.0)
-        return (s - lo) / (hi - lo)
-
-    def config(self) -> dict[str, Any]:
-        scalar = self.state_shape == ()
-        return {
-            "low": self.low[0] if scalar else list(self.low),
-            "high": self.high[0] if scalar else list(self.high),
-            "discrete": self.discrete,
-        }
-
-
-def _batch_shape(box: Box, state: Any) -> tuple[int, ...]:
-    s = np.shape(state)
-    return s[: len(s) - len(box.state_shape)]
-
-
-class _Configured:
-    """Shared checkpoint plumbing for the stateless maps: JSON config, no arrays."""
-
-    _config: dict[str, Any]
-
-    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        return dict(self._config), {}
-
-    @classmethod
-    def from_state(cls, config: dict[str, Any], arrays: dict[str, Any]) -> Any:
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._config.items())
-        return f"{type(self).__name__}({args})"
-
-
 # -- sparse binary maps -------------------------------------------------------------------------
 @export("features.one_hot")
-class OneHot(_Configured):
+class OneHot(Configured):
     """Tabular features: x_i(s) = 1 if i == s - low (Sutton & Barto (2018) §9.4: the tabular case
     is linear approximation with one-hot features). Sparse, one active index.
 
@@ -236,7 +139,7 @@ class OneHot(_Configured):
 
 
 @export("features.state_aggregation")
-class StateAggregation(_Configured):
+class StateAggregation(Configured):
     """State aggregation: the box is cut into a grid of groups, one active feature per state
     (Sutton & Barto (2018) §9.3, Example 9.1: the 1000-state walk in 10 groups of 100).
 
@@ -255,8 +158,8 @@ class StateAggregation(_Configured):
         self, low: Bound, high: Bound, n_groups: int | Sequence[int], *, discrete: bool = False
     ) -> None:
         self.box = Box.make(low, high, discrete, "StateAggregation")
-        self.n_groups = _per_dim("n_groups", n_groups, self.box.dim, 1)
-        self._config = {**self.box.config(), "n_groups": _json_ints(n_groups)}
+        self.n_groups = per_dim("n_groups", n_groups, self.box.dim, 1)
+        self._config = {**self.box.config(), "n_groups": json_ints(n_groups)}
         self.n_features = int(np.prod(self.n_groups))
         self.n_active = 1
         self.state_shape = self.box.state_shape
@@ -265,201 +168,7 @@ class StateAggregation(_Configured):
         u = self.box.normalize(state, "StateAggregation")
         n = np.asarray(self.n_groups)
         cell = np.minimum(np.floor(u * n).astype(np.int64), n - 1)
-        return _ravel(cell, self.n_groups)[..., None]
-
-
-def _ravel(coords: np.ndarray, dims: Sequence[int]) -> np.ndarray:
-    """Flat index of integer coordinates (..., d) in a grid of shape dims (row-major)."""
-    out = np.zeros(coords.shape[:-1], dtype=np.int64)
-    for j, n in enumerate(dims):
-        out = out * int(n) + coords[..., j]
-    return out
-
-
-def _per_dim(name: str, value: int | Sequence[int], dim: int, low: int) -> tuple[int, ...]:
-    values = [value] * dim if np.ndim(value) == 0 else list(value)
-    if len(values) != dim:
-        raise ValueError(f"{name} has {len(values)} entries but the states have {dim} dimensions")
-    return tuple(check_int(name, v, low) for v in values)
-
-
-def _json_ints(value: int | Sequence[int]) -> int | list[int]:
-    return int(value) if np.ndim(value) == 0 else [int(v) for v in value]
-
-
-@export("features.tile_coding")
-class TileCoding:
-    """Tile coding with asymmetric offsets and an index hash table (S&B (2018) §9.5.4).
-
-    ``n_tilings`` grids of ``tiles_per_dim`` tiles each cover the box; tiling t is shifted by
-    (t * d_j mod n_tilings) / n_tilings of a tile width in dimension j, with the displacement
-    vector d = (1, 3, 5, ..., 2k - 1) that the book recommends after Miller and Glanz (1996)
-    (n_tilings should then be a power of 2 at least 4k). This is Sutton's ``tiles3`` design: each
-    state activates exactly one tile per tiling, so ``x(s)`` is n_tilings indices and a step size
-    alpha moves v(s) by n_tilings * alpha * delta; the book therefore writes alpha = a /
-    n_tilings (e.g. 0.5/8), and learners take alpha already divided.
-
-    Tiles are numbered by tiling and grid coordinates (each shifted grid has tiles_per_dim + 1
-    cells per dimension). When ``size`` (the table) holds them all, a tile's index is that
-    number. A smaller table is an index hash table (``tiles3.IHT``): tiles get consecutive indices
-    in the order they are first seen (so indices depend on the order of queries, deterministically)
-    until the table is full; later tiles hash (a fixed integer hash, never Python's ``hash``) onto
-    taken indices and collide. When the distinct colliding tiles exceed ``collision_tolerance`` of
-    the distinct tiles seen, a ``RuntimeWarning`` with the fill ratio is issued, once.
-
-    Args:
-        low, high: the box (scalars for scalar states, sequences for vectors).
-        n_tilings: number of tilings (>= 1).
-        tiles_per_dim: tiles across the box per dimension (int or one per dimension).
-        size: index-table size = ``n_features``; default: every tile gets its own index.
-        discrete: states are the integers low..high.
-        displacement: offsets per dimension in units of tile_width / n_tilings; default
-            (1, 3, 5, ...).
-        collision_tolerance: fraction in [0, 1) of colliding tiles tolerated before warning.
-    """
-
-    sparse = True
-
-    def __init__(
-        self,
-        low: Bound,
-        high: Bound,
-        *,
-        n_tilings: int = 8,
-        tiles_per_dim: int | Sequence[int] = 8,
-        size: int | None = None,
-        discrete: bool = False,
-        displacement: Sequence[int] | None = None,
-        collision_tolerance: float = 0.01,
-    ) -> None:
-        self.box = Box.make(low, high, discrete, "TileCoding")
-        k = self.box.dim
-        self.n_tilings = check_int("n_tilings", n_tilings, 1)
-        self.tiles_per_dim = _per_dim("tiles_per_dim", tiles_per_dim, k, 1)
-        disp = tuple(range(1, 2 * k, 2)) if displacement is None else tuple(displacement)
-        if len(disp) != k:
-            raise ValueError(f"displacement needs {k} entries (one per dimension), got {disp}")
-        self.displacement = tuple(check_int("displacement", d, 0) for d in disp)
-        self.collision_tolerance = check_range(
-            "collision_tolerance", collision_tolerance, 0.0, 1.0, high_open=True
-        )
-        cells = tuple(n + 1 for n in self.tiles_per_dim)
-        self._cells = cells
-        self.n_tiles = self.n_tilings * int(np.prod(cells))
-        if self.n_tiles >= 2**62:
-            raise ValueError(f"{self.n_tiles} tiles cannot be numbered in 64 bits; use fewer tiles")
-        self.size = self.n_tiles if size is None else check_int("size", size, 1)
-        self.n_features = self.size
-        self.n_active = self.n_tilings  # one tile per tiling
-        self.state_shape = self.box.state_shape
-        # offsets[t, j] = (t * d_j mod n) / n of a tile width
-        t = np.arange(self.n_tilings)[:, None]
-        self._offsets = (t * np.asarray(self.displacement)) % self.n_tilings / self.n_tilings
-        self._config = {
-            **self.box.config(),
-            "n_tilings": self.n_tilings,
-            "tiles_per_dim": _json_ints(tiles_per_dim),
-            "size": size,
-            "displacement": list(self.displacement),
-            "collision_tolerance": self.collision_tolerance,
-        }
-        # index hash table (used only when size < n_tiles)
-        self._keys = np.empty(0, dtype=np.int64)  # sorted tile numbers with their own index
-        self._slots = np.empty(0, dtype=np.int64)  # their indices, aligned with _keys
-        self._overflow = np.empty(0, dtype=np.int64)  # sorted distinct tiles that collided
-        self._warned = False
-
-    @property
-    def hashing(self) -> bool:
-        """Whether the table is smaller than the number of tiles (an index hash table)."""
-        return self.size < self.n_tiles
-
-    @property
-    def fill_ratio(self) -> float:
-        """Distinct tiles seen / table size (above 1: collisions). 0 when not hashing."""
-        return (self._keys.size + self._overflow.size) / self.size if self.hashing else 0.0
-
-    def tile_numbers(self, state: Any) -> np.ndarray:
-        """The tile of each tiling as a number in [0, n_tiles), shape batch + (n_tilings,)."""
-        u = self.box.normalize(state, "TileCoding")  # (..., k)
-        f = u * np.asarray(self.tiles_per_dim)  # position in tile widths
-        coords = np.floor(f[..., None, :] + self._offsets).astype(np.int64)  # (..., n, k)
-        tiling = np.arange(self.n_tilings)
-        return tiling * int(np.prod(self._cells)) + _ravel(coords, self._cells)
-
-    def __call__(self, state: Any) -> np.ndarray:
-        """Active indices, shape batch + (n_tilings,), one per tiling."""
-        tiles = self.tile_numbers(state)
-        return self._index(tiles) if self.hashing else tiles
-
-    # -- the index hash table ----------------------------------------------------------------
-    def _index(self, tiles: np.ndarray) -> np.ndarray:
-        flat = tiles.ravel()
-        slots, known = self._lookup(flat)
-        if not known.all():
-            self._insert(flat[~known])
-            slots, known = self._lookup(flat)
-            hashed = _mix64(flat[~known]) % np.uint64(self.size)
-            slots[~known] = hashed.astype(np.int64)
-        return slots.reshape(tiles.shape)
-
-    def _lookup(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pos = np.minimum(np.searchsorted(self._keys, flat), max(self._keys.size - 1, 0))
-        known = self._keys[pos] == flat if self._keys.size else np.zeros(flat.shape, bool)
-        slots = np.where(known, self._slots[pos] if self._keys.size else 0, -1)
-        return slots.astype(np.int64), known
-
-    def _insert(self, new: np.ndarray) -> None:
-        uniq, first = np.unique(new, return_index=True)
-        uniq = uniq[np.argsort(first, kind="stable")]  # first-seen order
-        free = self.size - self._keys.size
-        take, rest = uniq[:free], uniq[free:]
-        if take.size:
-            keys = np.concatenate([self._keys, take])
-            slots = np.concatenate([self._slots, self._keys.size + np.arange(take.size)])
-            order = np.argsort(keys, kind="stable")
-            self._keys, self._slots = keys[order], slots[order]
-        if rest.size:
-            self._overflow = np.union1d(self._overflow, rest)
-            seen = self._keys.size + self._overflow.size
-            share = self._overflow.size / seen
-            if share > self.collision_tolerance and not self._warned:
-                self._warned = True
-                warnings.warn(
-                    f"TileCoding index table is too small: size={self.size} but "
-                    f"{seen} distinct tiles were seen (fill ratio {seen / self.size:.2f}); "
-                    f"{share:.1%} of them share an index with another tile (tolerance "
-                    f"{self.collision_tolerance:.1%}). Use size >= {self.n_tiles} (every tile its "
-                    "own index) or fewer tiles; collisions blur the learned values.",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
-
-    # -- checkpoints -----------------------------------------------------------------------------
-    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        arrays = {"keys": self._keys, "slots": self._slots, "overflow": self._overflow}
-        return dict(self._config), arrays if self.hashing else {}
-
-    @classmethod
-    def from_state(cls, config: dict[str, Any], arrays: dict[str, Any]) -> TileCoding:
-        coder = cls(**config)
-        if "keys" in arrays:
-            coder._keys = np.asarray(arrays["keys"], dtype=np.int64)
-            coder._slots = np.asarray(arrays["slots"], dtype=np.int64)
-            coder._overflow = np.asarray(arrays["overflow"], dtype=np.int64)
-            coder._warned = coder._overflow.size > 0
-        return coder
-
-    def __repr__(self) -> str:
-        return f"TileCoding({', '.join(f'{k}={v!r}' for k, v in self._config.items())})"
-
-
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: a fixed, well-mixing hash of 64-bit integers (uint64 out)."""
-    z = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+        return ravel_coords(cell, self.n_groups)[..., None]
 
 
 # -- dense maps ---------------------------------------------------------------------------------
@@ -474,7 +183,7 @@ def _exponents(order: int, dim: int, max_terms: int = 100_000) -> np.ndarray:
 
 
 @export("features.polynomial")
-class Polynomial(_Configured):
+class Polynomial(Configured):
     """Polynomial basis: x_i(s) = prod_j u_j^{c_ij}, c_ij in {0, ..., n} (S&B (2018) §9.5.1).
 
     u is the state normalised to [0, 1]; there are (n + 1)^k features (k dimensions), the first
@@ -500,7 +209,7 @@ class Polynomial(_Configured):
 
 
 @export("features.fourier")
-class Fourier(_Configured):
+class Fourier(Configured):
     """Fourier cosine basis: x_i(s) = cos(pi u . c_i), c_i in {0, ..., n}^k (S&B (2018) §9.5.2,
     Konidaris et al. 2011).
 
@@ -530,7 +239,7 @@ class Fourier(_Configured):
 
 
 @export("features.radial_basis")
-class RadialBasis(_Configured):
+class RadialBasis(Configured):
     """Gaussian radial basis functions x_i(s) = exp(-||u - c_i||^2 / (2 sigma^2)) (S&B (2018)
     §9.5.5), with centres c_i on a regular grid over the normalised box [0, 1]^k (grid points at
     (m + 1/2) / centers_per_dim).
@@ -553,13 +262,13 @@ class RadialBasis(_Configured):
         discrete: bool = False,
     ) -> None:
         self.box = Box.make(low, high, discrete, "RadialBasis")
-        per = _per_dim("centers_per_dim", centers_per_dim, self.box.dim, 1)
+        per = per_dim("centers_per_dim", centers_per_dim, self.box.dim, 1)
         self.sigma = (
             1.0 / per[0] if sigma is None else check_range("sigma", sigma, 0.0, low_open=True)
         )
         self._config = {
             **self.box.config(),
-            "centers_per_dim": _json_ints(centers_per_dim),
+            "centers_per_dim": json_ints(centers_per_dim),
             "sigma": sigma,
         }
         axes = [(np.arange(n) + 0.5) / n for n in per]
