@@ -1,7 +1,8 @@
 """Value-function approximation, NumPy only: feature maps, linear and gradient-TD learners.
 
-- ``features``: state aggregation, polynomial, Fourier, radial basis, one-hot, a given matrix and tile coding
-  (``tile_coding``: tiles3 with an index hash table), and state-action stacking (§9.5, §10.1);
+- ``features``: state aggregation, polynomial, Fourier, radial basis, one-hot, a given matrix
+  and tile coding (``tile_coding``: tiles3 with an index hash table), and state-action
+  stacking (Sutton & Barto (2018) §9.5, §10.1);
 - ``linear``: gradient Monte Carlo, n-step semi-gradient TD and LSTD (chapter 9);
 - ``control``: n-step semi-gradient Sarsa, Sarsa(lambda) with accumulating or replacing traces
   and true online Sarsa(lambda) (chapters 10 and 12);
