@@ -71,7 +71,8 @@ class Box:
         if not ((s >= lo).all() and (s <= hi).all()):  # NaN fails both comparisons
             i = np.argwhere(~((s >= lo) & (s <= hi)))[0]
             raise ValueError(
-                f"{what}: state component {float(s[tuple(i)]):g} (dimension {int(i[-1])}) lies outside "
+                f"{what}: state component {float(s[tuple(i)]):g} (dimension {int(i[-1])}) lies "
+                "outside "
                 f"the declared bounds [{lo[i[-1]]:g}, {hi[i[-1]]:g}]. Feature maps never clamp: "
                 "declare wider bounds, or check the observation (a terminal state's features "
                 "are never needed: its value is 0)."

@@ -49,7 +49,7 @@ from rlcore.types import Transition
 TraceKind = Literal["accumulating", "replacing"]
 
 
-# -- n-step semi-gradient Sarsa -----------------------------------------------------------------------
+# -- n-step semi-gradient Sarsa -------------------------------------------------------------------
 @dataclass(frozen=True)
 class SemiGradientSarsaConfig:
     """Settings: step size ``alpha`` in (0, 1], ``epsilon`` in [0, 1], ``gamma`` in [0, 1],
@@ -135,7 +135,7 @@ class SemiGradientSarsa(LinearControlAgent):
         return 0.0 if x_sa is None else float(linear_value(self.w, x_sa))
 
 
-# -- Sarsa(lambda) -----------------------------------------------------------------------------------------
+# -- Sarsa(lambda) --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SarsaLambdaConfig:
     """Settings: ``alpha`` in (0, 1], ``epsilon`` and ``lambda_`` in [0, 1], ``gamma`` in

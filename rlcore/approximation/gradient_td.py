@@ -84,7 +84,8 @@ def tdc_direction(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """TDC (GTD(0)) directions (S&B (2018) §11.7; Sutton et al. 2009):
 
-        dw = rho (delta x_{t-1} - gamma x_t (x_{t-1}^T v)),   dv = rho (delta - v^T x_{t-1}) x_{t-1}.
+        dw = rho (delta x_{t-1} - gamma x_t (x_{t-1}^T v)),
+        dv = rho (delta - v^T x_{t-1}) x_{t-1}.
 
     Args:
         w, v: (..., d) main and secondary weights.

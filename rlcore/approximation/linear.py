@@ -147,7 +147,7 @@ class GradientMC(LinearPredictionAgent):
         return None
 
 
-# -- n-step semi-gradient TD -------------------------------------------------------------------------
+# -- n-step semi-gradient TD ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class SemiGradientTDConfig:
     """n-step semi-gradient TD settings: ``alpha`` in (0, 1], ``gamma`` in [0, 1], ``n`` >= 1."""
@@ -224,7 +224,7 @@ class SemiGradientTD(LinearPredictionAgent):
         return 0.0 if transition.terminated else float(self.value(transition.next_obs))
 
 
-# -- LSTD --------------------------------------------------------------------------------------------
+# -- LSTD -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LSTDConfig:
     """LSTD settings: ``epsilon`` > 0 (A starts as epsilon I), ``gamma`` in [0, 1]."""

@@ -60,7 +60,8 @@ def baird():
 
 @pytest.mark.parametrize("make", [baird, lambda: random_off_policy(0)])
 def test_expected_off_policy_td_update_is_semi_gradient_dp(make):
-    """sum over (s, a, s') of mu b p rho delta x = X^T D (r_pi + gamma P_pi X w - X w) (eq. 11.9)."""
+    """sum over (s, a, s') of mu b p rho delta x = X^T D (r_pi + gamma P_pi X w - X w), the
+    semi-gradient DP update (eq. 11.9)."""
     mdp, b, pi, X, gamma = make()
     mu, P, r, prob, rows = problem(mdp, b, pi, X, gamma)
     w = np.random.default_rng(1).normal(size=X.shape[1])
