@@ -106,12 +106,14 @@ class Evaluator:
 class _EveryNSteps(rlcore.Callback):
     def __init__(self, every: int, fn: Callable[[int], None], clock: TrainingClock) -> None:
         self.every, self.fn, self.clock = every, fn, clock
+        self.done = 0  # evaluations so far
 
     def on_run_start(self, history: rlcore.History) -> None:
         self.clock.start()
 
     def on_step(self, step, transition, metrics) -> None:
-        if step % self.every == 0:
+        if step // self.every > self.done:  # a vector env step may jump over the multiple
+            self.done = step // self.every
             self.fn(step)
 
 

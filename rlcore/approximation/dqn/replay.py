@@ -5,7 +5,8 @@ A stored transition is (S_{t-1}, A_{t-1}, R_t, discount_t, S_t) in ``rlcore.retu
 n-step learning ``r_t`` is the discounted reward sum R_t + gamma R_{t+1} + ... over the window,
 ``discount_t`` the product of the window's discounts (gamma^n, or 0 once the episode terminated)
 and ``obs_t`` the state to bootstrap from (Sutton & Barto (2018) §7.1; Hessel et al. 2018, the
-"multi-step" component of Rainbow). Both sums come from ``rlcore.returns.n_step_returns``.
+"multi-step" component of Rainbow). Both sums come from ``rlcore.returns`` (a window holds at
+most n steps, so its n-step returns are its discounted returns).
 
 - ``ReplayBuffer``: the storage (one implementation), uniform sampling with replacement, as in
   Mnih et al. (2015); oldest entries are overwritten once ``capacity`` is reached.
@@ -25,7 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from rlcore.returns import n_step_returns
+from rlcore.returns import discounted_returns
 from rlcore.validation import check_int, check_range
 
 __all__ = ["Batch", "NStepWindows", "PrioritizedReplay", "ReplayBuffer", "SumTree"]
@@ -324,10 +325,18 @@ class NStepWindows:
     def _emit(self, windows: list[deque], first_only: bool) -> tuple[np.ndarray, ...]:
         """n-step transitions of windows of equal length L: starts 0 (first_only) or 0..L-1."""
         columns = [list(zip(*w)) for w in windows]  # per window: (obs, a, r, d, next_obs)
+        k = len(columns)
         r = np.array([c[2] for c in columns], dtype=np.float64)  # (k, L)
         d = np.array([c[3] for c in columns], dtype=np.float64)  # (k, L)
-        g = n_step_returns(r, d, 0.0, self.n)  # (k, L) discounted reward sums
-        d_prod = n_step_returns(np.zeros_like(r), d, 1.0, self.n)  # (k, L) discount products
+        # A window is never longer than n, so its n-step returns (cut at its end) are its
+        # discounted returns (n_step_returns with n >= L); one call gives the reward sums
+        # (rewards r, bootstrap 0) and the discount products (rewards 0, bootstrap 1).
+        both = discounted_returns(
+            np.concatenate([r, np.zeros_like(r)]),
+            np.concatenate([d, d]),
+            np.repeat([0.0, 1.0], k),
+        )  # (2k, L)
+        g, d_prod = both[:k], both[k:]
         starts = 1 if first_only else r.shape[1]
         obs_tm1 = np.stack([c[0][s] for c in columns for s in range(starts)])
         a_tm1 = np.array([c[1][s] for c in columns for s in range(starts)])
