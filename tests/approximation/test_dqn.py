@@ -253,7 +253,7 @@ def test_cartpole_reaches_475(seed):
 
     class Evaluate(rlcore.Callback):
         def on_step(self, step, transition, metrics):
-            if step % 2000 == 0:
+            if step % 1000 == 0:
                 history = rlcore.run(agent.greedy_policy(), "CartPole-v1", episodes=10, seed=step)
                 best.append(float(np.mean(history.returns)))
                 return best[-1] >= 475  # stop once solved

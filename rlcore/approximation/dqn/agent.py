@@ -99,7 +99,7 @@ def _spaces(env: Any, what: str) -> tuple[spaces.Box, int]:
 
 
 @final
-@export("agents.dqn", "agents.deep_q_network")
+@export("agents.dqn")
 class DQN:
     """Deep Q-network agent for Box observations and Discrete actions (see the module docstring).
 
