@@ -1,4 +1,4 @@
-"""Example 6.6 (the issue's Figure 6.4) of Sutton & Barto (2018), computed by rlcore.book.ch6.example_6_6.
+"""Example 6.6 (Figure 6.4 in the issue) of Sutton & Barto (2018), computed by rlcore.book.ch6.example_6_6.
 
     python benchmarks/figure_6_4.py --out DIR [--quick] [--seed N]
 """
@@ -17,5 +17,5 @@ if __name__ == "__main__":
     args = parser.parse_args()
     result = example_6_6(args.out, quick=args.quick, seed=args.seed)
     print(json.dumps(result["checks"], indent=2))
-    print(f"summary: {write_summary(args.out, [result], title='Example 6.6 (the issue's Figure 6.4)')}")
+    print(f"summary: {write_summary(args.out, [result], title='Example 6.6 (Figure 6.4 in the issue)')}")
     raise SystemExit(0 if all(c["passed"] for c in result["checks"].values()) else 1)

@@ -303,7 +303,7 @@ def figure_5_4(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> di
         xscale="log",
         xlabel="Episodes (log scale)",
         ylim=(0, 3),
-        ylabel="Monte-Carlo estimate of v_pi(s) with ordinary importance sampling",
+        ylabel="Ordinary IS estimate of v_pi(s)",
         title=f"Infinite variance ({runs} runs)",
     )
     png = save(fig, out_dir, "figure_5_4")
