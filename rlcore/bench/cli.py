@@ -49,7 +49,12 @@ def build_parser(prog: str = "rlcore bench") -> argparse.ArgumentParser:
     parser.add_argument(
         "--seeds", type=_positive, default=None, help="seeds per cell (default: the suite's)"
     )
-    parser.add_argument("--backend", choices=("local", "ray"), default="local")
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local: a process pool here (default); ray: Ray tasks (pip install 'rlcore[ray]')",
+    )
     parser.add_argument(
         "--workers", type=_positive, default=None, help="parallel runs (default: the CPUs)"
     )

@@ -213,3 +213,15 @@ def test_cli_ray_not_installed(tmp_path, capsys, monkeypatch):
     assert bench_main(["smoke", "--backend", "ray", "--out", str(tmp_path / "o")]) == 2
     assert "pip install 'rlcore[ray]'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_bench_subcommand_plugs_into_an_argparse_cli(capsys):
+    import argparse
+
+    from rlcore.bench.cli import add_bench_parser
+
+    parser = argparse.ArgumentParser(prog="rlcore")
+    add_bench_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench", "list"])
+    assert args.func(args) == 0
+    assert "suites.smoke" in capsys.readouterr().out
