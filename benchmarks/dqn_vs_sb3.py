@@ -313,26 +313,32 @@ def write_table(summary: dict[str, Any], path: Path) -> str:
 
 def plot(runs: list[dict[str, Any]], arms: tuple[str, ...], path: Path) -> None:
     colors = dict(zip(ARMS, ("tab:gray", "tab:blue", "tab:orange")))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for r in runs:
-        if r["arm"] in arms:
-            left.plot(r["eval_wall"], r["eval_returns"], color=colors[r["arm"]], alpha=0.5, lw=1)
+    fig, (by_step, by_time, solve) = plt.subplots(1, 3, figsize=(17, 4.5))
     for arm in arms:
-        left.plot([], [], color=colors[arm], label=arm)
-        times = [r["time_to_solve_wall"] for r in runs if r["arm"] == arm]
+        mine = [r for r in runs if r["arm"] == arm]
+        for r in mine:  # one thin line per seed
+            by_step.plot(r["eval_steps"], r["eval_returns"], color=colors[arm], alpha=0.25, lw=1)
+            by_time.plot(r["eval_wall"], r["eval_returns"], color=colors[arm], alpha=0.4, lw=1)
+        if mine:  # median over seeds at each evaluation step
+            median = np.median([r["eval_returns"] for r in mine], axis=0)
+            by_step.plot(mine[0]["eval_steps"], median, color=colors[arm], lw=2.5, label=arm)
+        times = [r["time_to_solve_wall"] for r in mine]
         finite = [t for t in times if math.isfinite(t)]
         i = arms.index(arm)
-        right.scatter([i] * len(finite), finite, color=colors[arm], alpha=0.7)
-        if math.isfinite(np.median(times)):
-            right.scatter([i], [np.median(times)], marker="_", s=800, color="k")
+        solve.scatter([i] * len(finite), finite, color=colors[arm], alpha=0.7)
+        if times and math.isfinite(np.median(times)):
+            solve.scatter([i], [np.median(times)], marker="_", s=800, color="k")
         unsolved = len(times) - len(finite)
-        right.annotate(f"{unsolved} unsolved", (i, 0), ha="center", va="bottom", fontsize=8)
-    left.axhline(SOLVED, color="k", ls=":", lw=1)
-    left.set(xlabel="training wall-clock (s)", ylabel="greedy evaluation return", title=ENV_ID)
-    left.legend()
-    right.set_xticks(range(len(arms)), arms)
-    right.set(ylabel="training wall-clock to reach 475 (s)", title="time to solve (bar: median)")
-    right.set_ylim(bottom=0)
+        solve.annotate(f"{unsolved} unsolved", (i, 0), ha="center", va="bottom", fontsize=8)
+    for ax in (by_step, by_time):
+        ax.axhline(SOLVED, color="k", ls=":", lw=1)
+        ax.set(ylabel="greedy evaluation return")
+    by_step.set(xlabel="environment steps", title=f"{ENV_ID}: median over seeds (thick)")
+    by_step.legend()
+    by_time.set(xlabel="training wall-clock (s, evaluation excluded)", title="per seed")
+    solve.set_xticks(range(len(arms)), arms)
+    solve.set(ylabel="training wall-clock to reach 475 (s)", title="time to solve (bar: median)")
+    solve.set_ylim(bottom=0)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -15,10 +15,10 @@ Each call of ``observe`` (one env step, or one vector-env step of N transitions)
 1. stores the transitions (through the n-step windows when ``n_step > 1``);
 2. updates the target network when the step count crosses a multiple of
    ``target_update_interval``;
-3. when it crosses a multiple of ``train_freq`` after ``learning_starts``, runs ``gradient_steps``
-   gradient steps on replayed batches (SB3's and rl-zoo's schedule, so their hyper-parameters
-   mean the same here); non-finite losses, Q-values or targets stop learning with
-   ``FloatingPointError`` naming the step and the quantity;
+3. when it crosses a multiple of ``train_freq`` after ``learning_starts`` (and the replay holds a
+   batch), runs ``gradient_steps`` gradient steps on replayed batches (SB3's and rl-zoo's
+   schedule, so their hyper-parameters mean the same here); non-finite losses, Q-values or
+   targets stop learning with ``FloatingPointError`` naming the step and the quantity;
 4. every ``log_every`` steps returns metrics: ``losses/td_loss``, ``charts/q_values`` (mean
    Q(S, A) of the replayed batches), ``charts/epsilon`` and ``charts/sps`` (steps per second
    since the last report), which ``rlcore.run`` records and writes to TensorBoard.
