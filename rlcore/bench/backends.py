@@ -3,7 +3,9 @@
 A ``Backend`` maps a picklable function over items and yields ``(index, result)`` pairs as they
 finish, in completion order. A task whose process died (a segfault, the OOM killer, ``os._exit``)
 yields a ``WorkerDied`` in place of its result, with the exit status when the backend knows it; the
-other tasks go on. Backends are context managers: ``with make_backend("local", workers=2) as b``.
+other tasks go on. Backends are context managers (``with make_backend("local", workers=2) as b``);
+nested ``with`` blocks share one pool or Ray instance, which the outermost block closes, so one
+backend can serve several sweeps.
 
 - ``LocalBackend`` ("local", the default): a ``concurrent.futures.ProcessPoolExecutor`` on this
   machine, ``forkserver`` start method on Linux (a clean server process with rlcore preloaded forks
@@ -121,12 +123,16 @@ class LocalBackend:
         check_choice("start_method", start_method, ("forkserver", "spawn"))
         self._ctx = multiprocessing.get_context(start_method)
         self._pool: ProcessPoolExecutor | None = None
+        self._depth = 0  # nested `with` blocks: the outermost one closes
 
     def __enter__(self) -> LocalBackend:
+        self._depth += 1
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._depth -= 1
+        if self._depth == 0:
+            self.close()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -209,8 +215,23 @@ class LocalBackend:
         return result
 
 
-def import_ray() -> Any:
-    """``import ray`` or an ImportError that says how to install the extra."""
+# Ray fixes its node address when it is imported, and on Linux it replaces 127.0.0.1 by the
+# machine's routable address (its servers then listen on every interface). With this variable,
+# which Ray reads for single-machine use (its macOS / Windows default), the node address stays
+# 127.0.0.1 and every Ray server of a local instance binds to the loopback interface only.
+RAY_LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def import_ray(*, loopback: bool = False) -> Any:
+    """``import ray`` or an ImportError that says how to install the extra.
+
+    Args:
+        loopback: a local instance will be started: make Ray bind to 127.0.0.1 (effective when
+            this is the process's first import of Ray).
+    """
+    if loopback and "ray" not in sys.modules:
+        for key, value in RAY_LOOPBACK_ENV.items():
+            os.environ.setdefault(key, value)
     try:
         import ray
     except ImportError as err:
@@ -234,14 +255,16 @@ class RayBackend:
         workers: CPUs of the local Ray instance (default: the CPUs available); ignored with
             ``address`` (the cluster decides).
         address: an existing cluster, e.g. ``"ray://head:10001"`` or ``"auto"``; None starts a
-            local instance bound to 127.0.0.1 with the dashboard off, and stops it on close.
-            Workers on other machines need rlcore (and the suite's imports) installed.
+            local instance bound to 127.0.0.1 (when this backend is what first imports Ray in the
+            process) with the dashboard off, and stops it on close. If Ray is already running in
+            this process, it is used as it is and left running. Workers on other machines need
+            rlcore (and the suite's imports) installed.
     """
 
     name = "ray"
 
     def __init__(self, workers: int | None = None, *, address: str | None = None) -> None:
-        self._ray = import_ray()
+        self._ray = import_ray(loopback=address is None)
         self.workers = check_int(
             "workers",
             default_workers() if workers is None else workers,
@@ -252,8 +275,10 @@ class RayBackend:
             raise ValueError(f"address must be a Ray address such as 'auto', got {address!r}")
         self.address = address
         self._owns_ray = False
+        self._depth = 0  # nested `with` blocks: the outermost one closes
 
     def __enter__(self) -> RayBackend:
+        self._depth += 1
         ray = self._ray
         if not ray.is_initialized():
             if self.address is None:
@@ -270,7 +295,9 @@ class RayBackend:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._depth -= 1
+        if self._depth == 0:
+            self.close()
 
     def close(self) -> None:
         if self._owns_ray:
