@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned: a CPU machine must not resolve a multi-GB CUDA build.
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt "torch==2.13.0"
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e ".[test]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e ".[test,ray]"
 	touch $@
 
 # The main job: book figures (quick settings) with their checks, written under $(OUT)/.

@@ -290,10 +290,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--out", required=True, help="output file (.npz appended if missing)")
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=_cmd_data_collect)
+
+    from rlcore.bench.cli import add_bench_parser
+
+    add_bench_parser(sub)  # listed in --help; `main` forwards `rlcore bench ...` before parsing
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        from rlcore.bench.cli import bench_main
+
+        return bench_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

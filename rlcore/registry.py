@@ -19,9 +19,10 @@ Rules (checked at import time, so a clash is found by the first ``import``):
 - An unknown name raises ``UnknownNameError`` with "did you mean" suggestions and the known
   names of its namespace.
 
-Modules that export names are imported lazily, by namespace, the first time a name of that
-namespace is looked up (``_PROVIDERS``), so ``import rlcore`` stays cheap and torch is imported only
-when a torch-backed name is used.
+Modules that export names are imported lazily (``_PROVIDERS``): a lookup imports its namespace's
+modules in order until the name appears, so ``import rlcore`` stays cheap and torch is imported
+only when a torch-backed name is used (keep torch-backed modules last in each tuple).
+``names()`` imports everything it lists.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ NAMESPACES: tuple[str, ...] = (
     "datasets",  # dataset readers and writers
 )
 
-# Which modules to import so that a namespace's names are registered. Later layers append here.
+# Which modules to import so that a namespace's names are registered, in lookup order: modules
+# that import torch go last, so NumPy-only names resolve without it. Later layers append here.
 _PROVIDERS: dict[str, tuple[str, ...]] = {
     "agents": (
         "rlcore.tabular.monte_carlo",
@@ -202,20 +204,32 @@ def export(name: str, *aliases: str, deprecated: Iterable[str] = ()) -> Callable
 
 
 def _load(namespace: str | None) -> None:
+    """Import every provider module of ``namespace`` (of all namespaces when None)."""
     spaces = _PROVIDERS if namespace is None else {namespace: _PROVIDERS.get(namespace, ())}
     for modules in spaces.values():
         for module in modules:
-            if module not in _loaded:
-                importlib.import_module(module)
-                _loaded.add(module)
+            _import(module)
+
+
+def _import(module: str) -> None:
+    if module not in _loaded:
+        importlib.import_module(module)
+        _loaded.add(module)
 
 
 def _resolve(name: str) -> str:
     if not isinstance(name, str):
         raise TypeError(f"public names are strings such as 'agents.sarsa', got {name!r}")
     namespace = name.split(".", 1)[0]
+    # Import the namespace's providers one at a time, in order, until the name appears: the
+    # torch-backed modules come last in each tuple, so `make("agents.q_learning")` never pays
+    # for importing torch.
+    for module in _PROVIDERS.get(namespace, ()):
+        if name in _canonical:
+            break
+        _import(module)
     if name not in _canonical:
-        _load(namespace if namespace in _PROVIDERS else None)
+        _load(None)  # an alias may live in another namespace's module
     if name not in _canonical:
         raise UnknownNameError(_unknown_message(name, namespace))
     canonical = _canonical[name]

@@ -11,6 +11,7 @@ from rlcore import registry
 @pytest.fixture
 def scratch():
     """Remove whatever a test registers, so tests do not leak names into the golden list."""
+    registry.names()  # load every provider first: nothing may be half-loaded when we restore
     before = (
         dict(registry._by_name),
         dict(registry._canonical),
@@ -111,6 +112,19 @@ def test_make_non_callable_refuses(scratch):
     registry.export("policies.test_constant")(42)
     with pytest.raises(TypeError, match="not callable"):
         rlcore.make("policies.test_constant")
+
+
+def test_numpy_names_resolve_without_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, rlcore; rlcore.get('agents.q_learning'); rlcore.get('policies.epsilon_greedy');"
+        "rlcore.get('features.tile_coding'); rlcore.get('planning.value_iteration');"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
 
 
 def test_import_rlcore_is_cheap():
