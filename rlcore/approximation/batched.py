@@ -37,7 +37,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from rlcore.approximation.features import FeatureMap
-from rlcore.returns import discounted_returns
+from rlcore.returns import discounted_returns, td_target
 from rlcore.tabular.base import check_option
 from rlcore.tabular.policies import epsilon_greedy_action
 from rlcore.validation import as_generator, check_int, check_range
@@ -119,6 +119,14 @@ class _NStepSarsa:
         return self.w[rows].copy()
 
     def step(self, rows, x_sa, r, terminated, x_next, has_next) -> np.ndarray:
+        if self.n == 1:  # one-step Sarsa: no window needed, G = R + gamma q(S', A')
+            q_next = np.where(has_next, self.values(rows, x_next), 0.0)
+            target = td_target(r, np.where(terminated, 0.0, self.gamma), q_next)
+            delta = target - self.values(rows, x_sa)
+            flat = _flat(rows, x_sa, self.w.shape[1])
+            step = np.broadcast_to((self.alpha[rows] * delta)[:, None], flat.shape)
+            np.add.at(self.w.ravel(), flat, step)
+            return delta
         pos = (self.head[rows] + self.size[rows]) % self.n
         self.win_x[rows, pos] = x_sa
         self.win_r[rows, pos] = r
