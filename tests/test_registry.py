@@ -9,21 +9,9 @@ from rlcore import registry
 
 
 @pytest.fixture
-def scratch():
-    """Remove whatever a test registers, so tests do not leak names into the golden list."""
-    registry.names()  # load every provider first: nothing may be half-loaded when we restore
-    before = (
-        dict(registry._by_name),
-        dict(registry._canonical),
-        dict(registry._deprecated),
-        dict(registry._name_of),
-    )
-    yield
-    for current, saved in zip(
-        (registry._by_name, registry._canonical, registry._deprecated, registry._name_of), before
-    ):
-        current.clear()
-        current.update(saved)
+def scratch(isolated_registry):
+    """Tests that register names forget them afterwards (see conftest.isolated_registry)."""
+    return isolated_registry
 
 
 def test_export_returns_object_unchanged_and_resolves(scratch):

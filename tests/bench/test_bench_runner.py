@@ -67,6 +67,11 @@ flaky = Suite(
 '''
 
 
+@pytest.fixture(autouse=True)
+def _forget_test_agents(isolated_registry):
+    """The flaky agent's suite file registers agents.bench_test_flaky in this process."""
+
+
 def _tiny(name="tiny", seeds=2, episodes=2):
     return Suite(
         name=name,
