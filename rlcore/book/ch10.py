@@ -83,10 +83,12 @@ def figure_10_1(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> d
     (alpha = 0.5/8) after episodes 1, 12, 104, 1000 and 9000.
 
     The figure's first panel is step 428 of episode 1; here it is the end of episode 1. Four runs
-    are learned (the figure shows the first). Check: at the last episode the learned cost-to-go
-    of the start states predicts the number of steps the greedy policy then takes from them
-    (with gamma = 1 and reward -1 per step, q(s, a) estimates minus the steps to go); tolerance
-    10%, the approximation error allowed to the tile coder.
+    are learned (the figure shows the first). Check: the mean length of the last 100 episodes
+    lies in the range the same agent reaches late in Figure 10.2 (alpha = 0.5/8: 100-150 steps,
+    read from the book's log-scale figure). Reported, not checked: how well the learned
+    cost-to-go of the start states predicts the steps the greedy policy then takes (equal at a
+    perfect fit, since gamma = 1 and every reward is -1; the tile coder's approximation error
+    has no closed form to derive a tolerance from).
     """
     runs, episodes = (1, 2) if quick else (4, 9000)
     shown = [1, 2] if quick else [1, 12, 104, 1000, 9000]
@@ -115,16 +117,19 @@ def figure_10_1(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> d
         steps, reached = greedy_rollout(res.w[r], coder, starts, limit=500 if quick else 5000)
         q = StateActionFeatures(coder, 3).values(res.w[r], coder(starts)).max(axis=1)
         rel_err.append(np.mean(np.abs(-q - steps) / steps) if reached.all() else np.inf)
+    last_100 = res.lengths[:, -100:].mean(axis=1)  # (R,)
     checks = {
-        "cost_to_go_predicts_greedy_steps": close(
-            float(np.max(rel_err)), 0.0, 0.10, source="derived"
-        ),
+        "mean_steps_last_100_episodes": within(float(last_100.mean()), 100.0, 150.0, source="book")
     }
     notes = [
         f"{runs} runs x {episodes} episodes, alpha = 0.5/8, epsilon = 0; {capped_note(res)}",
-        "Check: mean over 21 start states (x in [-0.6, -0.4], v = 0) of |(-max_a q) - greedy "
-        "steps| / steps, worst run; the Bellman equation makes them equal at a perfect fit.",
-        f"Mean length of the last 100 episodes: {res.lengths[:, -100:].mean():.1f} steps.",
+        f"Mean length of the last 100 episodes: {last_100.mean():.1f} steps (per run: "
+        + ", ".join(f"{x:.1f}" for x in last_100)
+        + ").",
+        "Cost-to-go vs greedy steps from 21 start states (x in [-0.6, -0.4], v = 0): mean "
+        "relative difference |(-max_a q) - steps| / steps per run: "
+        + ", ".join(f"{x:.1%}" for x in rel_err)
+        + ".",
     ]
     return result("figure_10_1", "Mountain Car cost-to-go, one run", [png], checks, notes)
 
