@@ -99,7 +99,7 @@ def _chapter_of(figure_name: str) -> int:
 
 
 def _cmd_figures(args: argparse.Namespace) -> int:
-    from rlcore.book.report import write_summary
+    from rlcore.book.report import describe_expectation, write_summary
 
     available = registry.names("figures.")
     by_chapter: dict[int, list[str]] = {}
@@ -131,17 +131,22 @@ def _cmd_figures(args: argparse.Namespace) -> int:
         results.append(result)
         for check, c in result.get("checks", {}).items():
             status = "ok  " if c["passed"] else "FAIL"
-            source = c.get("source", "book")
+            expected, tolerance = describe_expectation(c)
+            tol = "" if tolerance == "-" else f" {tolerance}"
             print(
-                f"  [{status}] {check}: {c['value']:.4g} ({source} {c['expected']:.4g} "
-                f"+- {c['tolerance']:.3g})"
+                f"  [{status}] {check}: {c['value']:.4g} ({c.get('source', 'book')} {expected}{tol})"
             )
-    summary = write_summary(out, results, title="rlcore book figures")
+    summary = write_summary(out, results, title="rlcore book figures", quick=args.quick)
     failed = [
         (r["figure"], k) for r in results for k, c in r.get("checks", {}).items() if not c["passed"]
     ]
     print(f"summary: {summary}")
-    if failed:
+    if failed and args.quick and not args.strict:
+        print(
+            f"{len(failed)} check(s) missed at quick settings (indicative only; run without "
+            f"--quick for the book's settings, or add --strict): {failed}"
+        )
+    elif failed:
         print(f"{len(failed)} check(s) failed: {failed}", file=sys.stderr)
         return 1
     return 0
@@ -234,13 +239,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="reproduce Sutton & Barto figures (PNGs, checks, summary.md)",
         description="Reproduce book figures by chapter (ch4, ch6, ...) or by name (figure_4_1). "
         "Each figure writes a PNG and checks its headline numbers against the book; the run "
-        "ends with summary.md in --out. Exit status 1 when a check fails.",
+        "ends with summary.md in --out. Exit status 1 when a check fails at the book's "
+        "settings; --quick checks are indicative unless --strict.",
     )
     p.add_argument("chapters", nargs="*", help="chapters like ch4 ch6, or figure names")
     p.add_argument(
         "--out", default="rlcore-figures", help="output directory (default: %(default)s)"
     )
     p.add_argument("--quick", action="store_true", help="fewer runs: seconds instead of minutes")
+    p.add_argument(
+        "--strict", action="store_true", help="with --quick: exit 1 on missed checks too"
+    )
     p.add_argument("--seed", type=int, default=0, help="base seed (default: %(default)s)")
     p.add_argument("--list", action="store_true", help="list the available figures")
     p.set_defaults(func=_cmd_figures)

@@ -102,3 +102,20 @@ def test_train_bad_option_is_a_clear_error(tmp_path, capsys):
     ]
     assert main([*args, "--set", "alpha=1.5"]) == 2
     assert "alpha" in capsys.readouterr().err
+
+
+def test_figures_exit_status_and_summary(tmp_path, capsys, isolated_registry):
+    from rlcore.book.report import check
+
+    def figure_99_1(out_dir, *, quick=False, seed=0):
+        return {"figure": "figure_99_1", "png": None, "checks": {"off": check(2.0, 1.0, 0.5)}}
+
+    isolated_registry.export("figures.figure_99_1")(figure_99_1)
+    out = str(tmp_path)
+    assert main(["figures", "figure_99_1", "--out", out]) == 1  # book settings: a miss fails
+    assert main(["figures", "figure_99_1", "--quick", "--out", out]) == 0  # indicative
+    assert main(["figures", "figure_99_1", "--quick", "--strict", "--out", out]) == 1
+    summary = (tmp_path / "summary.md").read_text()
+    assert "0 of 1 checks passed" in summary and "**NO**" in summary
+    assert main(["figures", "ch99", "--quick", "--out", out]) == 0  # chapter selection
+    assert main(["figures", "ch98", "--out", out]) == 2

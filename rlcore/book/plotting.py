@@ -63,8 +63,10 @@ def close(value: float, expected: float, tolerance: float, source: str = "book")
 
 
 def within(value: float, low: float, high: float, source: str = "derived") -> dict:
-    """Passed when low <= value <= high: reported as expected = midpoint, tolerance = half."""
-    return check(value, (low + high) / 2, (high - low) / 2, source=source)
+    """Passed when low <= value <= high (stored as midpoint +- half, shown as the interval)."""
+    result = check(value, (low + high) / 2, (high - low) / 2, source=source)
+    result.update(low=float(low), high=float(high))
+    return result
 
 
 def save(fig: Any, out_dir: str | Path, name: str) -> str:

@@ -35,8 +35,20 @@ def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
+def describe_expectation(c: dict[str, Any]) -> tuple[str, str]:
+    """(expected, tolerance) as shown to a person: an interval check reads "in [low, high]"."""
+    if "low" in c and "high" in c:
+        high = "inf" if c["high"] >= 1e5 else _fmt(c["high"])
+        return f"in [{_fmt(c['low'])}, {high}]", "-"
+    return _fmt(c["expected"]), f"+- {_fmt(c['tolerance'])}"
+
+
 def write_summary(
-    out_dir: str | Path, results: Iterable[dict[str, Any]], title: str = "Book figures"
+    out_dir: str | Path,
+    results: Iterable[dict[str, Any]],
+    title: str = "Book figures",
+    *,
+    quick: bool = False,
 ) -> Path:
     """Write ``summary.md`` (a table of checks and a link to each PNG) and ``checks.json``.
 
@@ -45,6 +57,7 @@ def write_summary(
         results: figure result dicts (see ``rlcore.book``): "figure", "checks" and optionally
             "title", "png" and "notes".
         title: the page heading.
+        quick: the figures ran with ``quick=True``: say that the checks are indicative.
 
     Returns:
         The path of ``summary.md``.
@@ -55,10 +68,16 @@ def write_summary(
     n_checks = sum(len(r.get("checks", {})) for r in results)
     n_failed = sum(not c["passed"] for r in results for c in r.get("checks", {}).values())
     lines = [f"# {title}", "", f"{n_checks - n_failed} of {n_checks} checks passed.", ""]
+    if quick:
+        lines += [
+            "Quick settings (few runs, short budgets): the checks are indicative; run without "
+            "`--quick` to hold every figure to the book's settings.",
+            "",
+        ]
     for r in results:
         lines += [f"## {r['figure']}" + (f": {r['title']}" if r.get("title") else ""), ""]
-        if r.get("png"):
-            png, root = Path(r["png"]).resolve(), out.resolve()
+        for png in r.get("pngs") or ([r["png"]] if r.get("png") else []):
+            png, root = Path(png).resolve(), out.resolve()
             link = png.relative_to(root) if png.is_relative_to(root) else png
             lines += [f"![{r['figure']}]({link.as_posix()})", ""]
         checks = r.get("checks", {})
@@ -69,10 +88,10 @@ def write_summary(
             ]
             for name, c in checks.items():
                 name = name.replace("|", "\\|")  # a pipe would end the table cell
+                expected, tolerance = describe_expectation(c)
                 lines.append(
-                    f"| {name} | {_fmt(c['value'])} | {_fmt(c['expected'])} | "
-                    f"{_fmt(c['tolerance'])} | {c.get('source', 'book')} | "
-                    f"{'yes' if c['passed'] else '**NO**'} |"
+                    f"| {name} | {_fmt(c['value'])} | {expected} | {tolerance} | "
+                    f"{c.get('source', 'book')} | {'yes' if c['passed'] else '**NO**'} |"
                 )
             lines.append("")
         lines += [f"- {note}" for note in r.get("notes", ())]
@@ -80,6 +99,9 @@ def write_summary(
             lines.append("")
     summary = out / "summary.md"
     summary.write_text("\n".join(lines))
-    payload = [{k: r.get(k) for k in ("figure", "title", "png", "checks", "notes")} for r in results]
+    payload = [
+        {k: r.get(k) for k in ("figure", "title", "pngs", "png", "checks", "notes")}
+        for r in results
+    ]
     (out / "checks.json").write_text(json.dumps(payload, indent=2, default=str))
     return summary
