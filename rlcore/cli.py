@@ -120,7 +120,10 @@ def _cmd_figures(args: argparse.Namespace) -> int:
         ch = int(match.group(1))
         if ch not in by_chapter:
             have = ", ".join(f"ch{c}" for c in sorted(by_chapter))
-            raise SystemExit(f"rlcore figures: no figures for chapter {ch}; available: {have}")
+            print(
+                f"rlcore figures: no figures for chapter {ch}; available: {have}", file=sys.stderr
+            )
+            return 2
         selected.extend(by_chapter[ch])
     out = Path(args.out).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
