@@ -17,10 +17,13 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e ".[test,ray]"
 	touch $@
 
-# The main job: book figures (quick settings) with their checks, written under $(OUT)/.
+# The main job: every book figure at quick settings (PNGs + summary.md with the checked
+# numbers; chapter 4 is exact DP and runs in full) and the smoke benchmark suite (report.md
+# with confidence intervals). Book settings: `rlcore figures ch5 ... --out DIR` without --quick.
 run: setup
-	$(VENV)/bin/rlcore figures ch4 --out $(OUT)/figures
-	@echo "Open $(OUT)/figures/summary.md"
+	$(VENV)/bin/rlcore figures ch4 ch5 ch6 ch7 ch8 ch9 ch10 ch11 ch12 --quick --out $(OUT)/figures
+	$(VENV)/bin/rlcore bench suites.smoke --out $(OUT)/bench-smoke --overwrite --quiet
+	@echo "Figures: $(OUT)/figures/summary.md   Benchmark: $(OUT)/bench-smoke/report.md"
 
 test: setup
 	$(VENV)/bin/ruff check .
