@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal, final
+from typing import Any, ClassVar, Literal, final
 
 import numpy as np
 
@@ -151,18 +151,38 @@ def _mean_update(values: list, counts: list, i: int, g: float, alpha: float | No
     values[i] += step * (g - values[i])
 
 
-def _mc_prediction_update(agent: Any, s2: int, terminated: bool) -> None:
-    c, ep = agent.config, agent._episode
-    g = ep.returns(c.gamma, 0.0 if terminated else agent._v[s2])
-    use = _first_visits(ep.states) if c.first_visit else [True] * len(g)
-    for s, g_t, first in zip(ep.states, g, use):
-        if first:
-            _mean_update(agent._v, agent._n, s, g_t, c.alpha)
+class _MCPredictionAgent(PredictionAgent):
+    """The episode buffer shared by the two MC prediction agents: at the end of each episode,
+    V(S_t) moves toward the return G_t of every (first) visit (Sutton & Barto (2018) §5.1)."""
+
+    def __init__(self, env: Any, policy: Any = None, config=None, *, seed=None, **kwargs) -> None:
+        super().__init__(env, policy, config, kwargs, seed)
+        self._n = [0] * self.n_states
+        self.reset()
+
+    def reset(self) -> None:
+        """Start an episode: forget the unfinished one."""
+        self._episode = _Episode()
+
+    def observe(self, transition: Transition) -> None:
+        s, a, r, s2, terminated, truncated = transition[:6]
+        self._episode.push(s, a, r)
+        if terminated or truncated:
+            self._learn(s2, terminated)
+            self.reset()
+
+    def _learn(self, s2: int, terminated: bool) -> None:
+        c, ep = self.config, self._episode
+        g = ep.returns(c.gamma, 0.0 if terminated else self._v[s2])
+        use = _first_visits(ep.states) if c.first_visit else [True] * len(g)
+        for s, g_t, first in zip(ep.states, g, use):
+            if first:
+                _mean_update(self._v, self._n, s, g_t, c.alpha)
 
 
 @final
 @export("agents.mc_prediction")
-class MCPrediction(PredictionAgent):
+class MCPrediction(_MCPredictionAgent):
     """Monte Carlo prediction of v_pi, first-visit or every-visit (Sutton & Barto (2018) §5.1).
 
     V(S_t) is the average of the returns G_t that followed visits to S_t (incremental form), or,
@@ -179,22 +199,6 @@ class MCPrediction(PredictionAgent):
     name = "agents.mc_prediction"
     Config = MCConfig
 
-    def __init__(self, env: Any, policy: Any = None, config=None, *, seed=None, **kwargs) -> None:
-        super().__init__(env, policy, config, kwargs, seed)
-        self._n = [0] * self.n_states
-        self.reset()
-
-    def reset(self) -> None:
-        """Start an episode: forget the unfinished one."""
-        self._episode = _Episode()
-
-    def observe(self, transition: Transition) -> None:
-        s, a, r, s2, terminated, truncated = transition[:6]
-        self._episode.push(s, a, r)
-        if terminated or truncated:
-            _mc_prediction_update(self, s2, terminated)
-            self.reset()
-
     def _arrays(self) -> dict[str, np.ndarray]:
         return {**super()._arrays(), "counts": np.asarray(self._n, dtype=np.int64)}
 
@@ -205,7 +209,7 @@ class MCPrediction(PredictionAgent):
 
 @final
 @export("agents.constant_alpha_mc")
-class ConstantAlphaMC(PredictionAgent):
+class ConstantAlphaMC(_MCPredictionAgent):
     """Constant-alpha Monte Carlo prediction, V(S_t) <- V(S_t) + alpha [G_t - V(S_t)] for every
     visit (Sutton & Barto (2018) eq. 6.1), applied when the episode ends.
 
@@ -220,52 +224,15 @@ class ConstantAlphaMC(PredictionAgent):
     name = "agents.constant_alpha_mc"
     Config = ConstantAlphaMCConfig
 
-    def __init__(self, env: Any, policy: Any = None, config=None, *, seed=None, **kwargs) -> None:
-        super().__init__(env, policy, config, kwargs, seed)
-        self._n = [0] * self.n_states
-        self.reset()
 
-    def reset(self) -> None:
-        """Start an episode: forget the unfinished one."""
-        self._episode = _Episode()
+class _MCControlAgent(ControlAgent):
+    """The episode buffer and visit counts shared by the two MC control agents: at the end of
+    each episode Q(S_t, A_t) becomes the average of the returns that followed the (first) visits
+    of (S_t, A_t), or moves by ``alpha`` toward them (§5.3-5.4). A truncated episode bootstraps
+    from the learned policy's value in S_T: epsilon-greedy in Q, or greedy when ``_greedy``."""
 
-    def observe(self, transition: Transition) -> None:
-        s, a, r, s2, terminated, truncated = transition[:6]
-        self._episode.push(s, a, r)
-        if terminated or truncated:
-            _mc_prediction_update(self, s2, terminated)
-            self.reset()
-
-
-def _mc_control_update(agent: Any, s2: int, terminated: bool, epsilon: float) -> None:
-    """Average the returns into Q for the episode's (first) visits of each pair (§5.3-5.4)."""
-    c, ep = agent.config, agent._episode
-    v_boot = 0.0 if terminated else epsilon_greedy_value(agent._q[s2], epsilon)
-    g = ep.returns(c.gamma, v_boot)
-    pairs = list(zip(ep.states, ep.actions))
-    use = _first_visits(pairs) if c.first_visit else [True] * len(g)
-    for (s, a), g_t, first in zip(pairs, g, use):
-        if first:
-            _mean_update(agent._q[s], agent._n[s], a, g_t, c.alpha)
-
-
-@final
-@export("agents.mc_control")
-class MCControl(ControlAgent):
-    """On-policy first-visit Monte Carlo control for epsilon-soft policies (S&B (2018) §5.4).
-
-    Acts epsilon-greedily in Q; at the end of each episode Q(S_t, A_t) becomes the average of
-    the returns that followed the (first) visits of (S_t, A_t), or moves by ``alpha`` toward them.
-
-    Args:
-        env: the env, or a pair (observation_space, action_space); both Discrete.
-        config: an ``MCConfig``, or its fields as keywords (``gamma``, ``epsilon``,
-            ``first_visit``, ``alpha``, ``initial_value``).
-        seed: seed of the agent's generator.
-    """
-
-    name = "agents.mc_control"
     Config = MCConfig
+    _greedy: ClassVar[bool] = False
 
     def __init__(self, env: Any, config=None, *, seed=None, **kwargs) -> None:
         super().__init__(env, config, kwargs, seed)
@@ -281,8 +248,19 @@ class MCControl(ControlAgent):
         s, a, r, s2, terminated, truncated = transition[:6]
         self._episode.push(s, a, r)
         if terminated or truncated:
-            _mc_control_update(self, s2, terminated, self._epsilon)
+            self._learn(s2, terminated)
             self.reset()
+
+    def _learn(self, s2: int, terminated: bool) -> None:
+        c, ep = self.config, self._episode
+        epsilon = 0.0 if self._greedy else self._epsilon
+        v_boot = 0.0 if terminated else epsilon_greedy_value(self._q[s2], epsilon)
+        g = ep.returns(c.gamma, v_boot)
+        pairs = list(zip(ep.states, ep.actions))
+        use = _first_visits(pairs) if c.first_visit else [True] * len(g)
+        for (s, a), g_t, first in zip(pairs, g, use):
+            if first:
+                _mean_update(self._q[s], self._n[s], a, g_t, c.alpha)
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {**super()._arrays(), "counts": np.asarray(self._n, dtype=np.int64)}
@@ -293,8 +271,26 @@ class MCControl(ControlAgent):
 
 
 @final
+@export("agents.mc_control")
+class MCControl(_MCControlAgent):
+    """On-policy first-visit Monte Carlo control for epsilon-soft policies (S&B (2018) §5.4).
+
+    Acts epsilon-greedily in Q; at the end of each episode Q(S_t, A_t) becomes the average of
+    the returns that followed the (first) visits of (S_t, A_t), or moves by ``alpha`` toward them.
+
+    Args:
+        env: the env, or a pair (observation_space, action_space); both Discrete.
+        config: an ``MCConfig``, or its fields as keywords (``gamma``, ``epsilon``,
+            ``first_visit``, ``alpha``, ``initial_value``).
+        seed: seed of the agent's generator.
+    """
+
+    name = "agents.mc_control"
+
+
+@final
 @export("agents.mc_exploring_starts")
-class MCExploringStarts(ControlAgent):
+class MCExploringStarts(_MCControlAgent):
     """Monte Carlo ES, exploring starts (Sutton & Barto (2018) §5.3).
 
     The first action of every episode is uniformly random (the exploring start; states start
@@ -309,17 +305,11 @@ class MCExploringStarts(ControlAgent):
     """
 
     name = "agents.mc_exploring_starts"
-    Config = MCConfig
-
-    def __init__(self, env: Any, config=None, *, seed=None, **kwargs) -> None:
-        super().__init__(env, config, kwargs, seed)
-        self._n = [[0] * self.n_actions for _ in range(self.n_states)]
-        self.reset()
+    _greedy = True
 
     def reset(self) -> None:
         """Start an episode: the next action is the exploring start."""
         super().reset()
-        self._episode = _Episode()
         self._start = True
 
     def act(self, obs: int, *, explore: bool = False) -> int:
@@ -327,20 +317,6 @@ class MCExploringStarts(ControlAgent):
             self._start = False
             return int(self._uniform() * self.n_actions)
         return greedy_action(self._q[obs], self._uniform())
-
-    def observe(self, transition: Transition) -> None:
-        s, a, r, s2, terminated, truncated = transition[:6]
-        self._episode.push(s, a, r)
-        if terminated or truncated:
-            _mc_control_update(self, s2, terminated, 0.0)
-            self.reset()
-
-    def _arrays(self) -> dict[str, np.ndarray]:
-        return {**super()._arrays(), "counts": np.asarray(self._n, dtype=np.int64)}
-
-    def _load_arrays(self, arrays: dict[str, Any]) -> None:
-        super()._load_arrays(arrays)
-        self._n = np.asarray(arrays["counts"]).tolist()
 
 
 @final
