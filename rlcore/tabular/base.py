@@ -233,7 +233,7 @@ class ControlAgent(TabularAgent):
     """A tabular control agent: a q table (S, A) and epsilon-greedy acting.
 
     On-policy methods choose A_{t+1} while learning from (S_t, A_t, R_{t+1}, S_{t+1}) with
-    ``_choose_next(s2)``; the next ``act(s2, explore=True)`` returns that action, so the action
+    ``_next_action``; the next ``act(s2, explore=True)`` returns that action, so the action
     learned about is the action taken. The config needs ``epsilon`` and ``initial_value``.
     """
 
@@ -278,6 +278,17 @@ class ControlAgent(TabularAgent):
         """Choose A_{t+1} in S_{t+1} with the behaviour policy and keep it for ``act``."""
         a2 = self._policy_action(s2, True)
         self._next = (s2, a2)
+        return a2
+
+    def _next_action(self, s2: int, terminated: bool, truncated: bool) -> int | None:
+        """A_{t+1} to bootstrap from: None when S_{t+1} is terminal; else chosen with
+        ``_choose_next`` and kept for ``act`` unless the episode was cut (truncated)."""
+        if terminated:
+            self._next = None
+            return None
+        a2 = self._choose_next(s2)
+        if truncated:
+            self._next = None
         return a2
 
     def _arrays(self) -> dict[str, np.ndarray]:

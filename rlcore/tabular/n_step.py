@@ -163,14 +163,8 @@ def _observe_window(agent: Any, transition: Transition) -> None:
     s, a, r, s2, terminated, truncated = transition[:6]
     window = agent._window
     window.push(s, a, r)
-    if terminated:
-        agent._next = None
-        while window.states:
-            agent._update_oldest(s2, None)
-        return
-    a2 = agent._choose_next(s2)  # A_{t+1}: taken next (or only bootstrapped, if truncated)
-    if truncated:
-        agent._next = None
+    a2 = agent._next_action(s2, terminated, truncated)  # None at termination
+    if terminated or truncated:
         while window.states:
             agent._update_oldest(s2, a2)
     elif len(window.states) == agent.config.n:

@@ -146,14 +146,8 @@ class Sarsa(ControlAgent):
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated, truncated = transition[:6]
         row = self._q[s]
-        if terminated:
-            target = r
-            self._next = None
-        else:
-            a2 = self._choose_next(s2)
-            target = sarsa_target(r, self._gamma, self._q[s2], a2)
-            if truncated:
-                self._next = None
+        a2 = self._next_action(s2, terminated, truncated)
+        target = r if a2 is None else sarsa_target(r, self._gamma, self._q[s2], a2)
         row[a] += self._alpha * (target - row[a])
 
 

@@ -247,11 +247,10 @@ class SarsaLambda(ControlAgent):
         x[s, a] = 1.0
         flat = _mark(c.trace, self._z.reshape(-1), x.reshape(-1), c.gamma * c.lambda_, c.alpha)
         self._z = flat.reshape(self.n_states, self.n_actions)
-        if terminated:
+        a2 = self._next_action(s2, terminated, truncated)
+        if a2 is None:
             delta = td_error(q[s, a], r, 0.0, 0.0)
-            self._next = None
         else:
-            a2 = self._choose_next(s2)
             delta = td_error(q[s, a], r, c.gamma, q[s2, a2])
         q += c.alpha * delta * self._z
         if terminated or truncated:
