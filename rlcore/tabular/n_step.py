@@ -157,23 +157,40 @@ class _Window:
         return self.states.pop(0), self.actions.pop(0)
 
 
-def _observe_window(agent: Any, transition: Transition) -> None:
-    """The chapter-7 control loop: push the step, choose A_{t+1}, update the oldest step when
-    the window is full, flush the window when the episode ends (§7.2's pseudocode)."""
-    s, a, r, s2, terminated, truncated = transition[:6]
-    window = agent._window
-    window.push(s, a, r)
-    a2 = agent._next_action(s2, terminated, truncated)  # None at termination
-    if terminated or truncated:
-        while window.states:
-            agent._update_oldest(s2, a2)
-    elif len(window.states) == agent.config.n:
-        agent._update_oldest(s2, a2)
+class _NStepControlAgent(ControlAgent):
+    """The chapter-7 control loop shared by n-step Sarsa and tree backup: push the step, choose
+    A_{t+1}, update the oldest step (``_update_oldest``) when the window is full, flush the
+    window when the episode ends (§7.2's pseudocode)."""
+
+    Config = NStepConfig
+
+    def __init__(self, env: Any, config=None, *, seed=None, **kwargs) -> None:
+        super().__init__(env, config, kwargs, seed)
+        self.reset()
+
+    def reset(self) -> None:
+        """Start an episode: empty the window and forget the pre-chosen action."""
+        super().reset()
+        self._window = _Window()
+
+    def observe(self, transition: Transition) -> None:
+        s, a, r, s2, terminated, truncated = transition[:6]
+        window = self._window
+        window.push(s, a, r)
+        a2 = self._next_action(s2, terminated, truncated)  # None at termination
+        if terminated or truncated:
+            while window.states:
+                self._update_oldest(s2, a2)
+        elif len(window.states) == self.config.n:
+            self._update_oldest(s2, a2)
+
+    def _update_oldest(self, s_last: int, a_last: int | None) -> None:
+        raise NotImplementedError
 
 
 @final
 @export("agents.n_step_sarsa")
-class NStepSarsa(ControlAgent):
+class NStepSarsa(_NStepControlAgent):
     """n-step Sarsa, on-policy or off-policy with importance sampling (S&B (2018) §7.2-7.3).
 
     Q(S_tau, A_tau) <- Q(S_tau, A_tau) + alpha rho [G_{tau:tau+n} - Q(S_tau, A_tau)] with
@@ -189,19 +206,6 @@ class NStepSarsa(ControlAgent):
     """
 
     name = "agents.n_step_sarsa"
-    Config = NStepConfig
-
-    def __init__(self, env: Any, config=None, *, seed=None, **kwargs) -> None:
-        super().__init__(env, config, kwargs, seed)
-        self.reset()
-
-    def reset(self) -> None:
-        """Start an episode: empty the window and forget the pre-chosen action."""
-        super().reset()
-        self._window = _Window()
-
-    def observe(self, transition: Transition) -> None:
-        _observe_window(self, transition)
 
     def _update_oldest(self, s_last: int, a_last: int | None) -> None:
         c = self.config
@@ -227,7 +231,7 @@ class NStepSarsa(ControlAgent):
 
 @final
 @export("agents.tree_backup")
-class TreeBackup(ControlAgent):
+class TreeBackup(_NStepControlAgent):
     """n-step tree backup, off-policy without importance sampling (S&B (2018) §7.5).
 
     The target policy is epsilon-greedy in Q with ``target_epsilon`` (default 0: greedy); the
@@ -238,19 +242,6 @@ class TreeBackup(ControlAgent):
     """
 
     name = "agents.tree_backup"
-    Config = NStepConfig
-
-    def __init__(self, env: Any, config=None, *, seed=None, **kwargs) -> None:
-        super().__init__(env, config, kwargs, seed)
-        self.reset()
-
-    def reset(self) -> None:
-        """Start an episode: empty the window and forget the pre-chosen action."""
-        super().reset()
-        self._window = _Window()
-
-    def observe(self, transition: Transition) -> None:
-        _observe_window(self, transition)
 
     def _update_oldest(self, s_last: int, a_last: int | None) -> None:
         c = self.config
