@@ -242,6 +242,18 @@ class _OffPolicyAgent(LinearAgent):
         x_t = np.zeros(d) if tr.terminated else dense_features(self.features(tr.next_obs), d)
         return x_tm1, float(tr.reward), discount, x_t, rho
 
+    def _gradient_step(self, direction: Any, transition: Transition) -> None:
+        """One two-timescale step of TDC or GTD2: (dw, dv, delta) = ``direction``(w, v, ...),
+        then w <- w + alpha dw and v <- v + beta dv (S&B (2018) §11.7)."""
+        self.steps += 1
+        x_tm1, r_t, discount_t, x_t, rho = self._transition(transition)
+        with np.errstate(all="ignore"):  # a non-finite value is reported just below
+            dw, dv, delta = direction(self.w, self.v, x_tm1, r_t, discount_t, x_t, rho)
+        self._check(delta, "TD error delta")
+        self._check(dv, "secondary weights' direction")
+        self.w += self.config.alpha * dw
+        self.v += self.config.beta * dv
+
     def _arrays(self) -> dict[str, np.ndarray]:
         return {"w": self.w, "v": self.v, "behavior": self.behavior, "target": self.target}
 
@@ -289,14 +301,7 @@ class TDC(_OffPolicyAgent):
     name = "agents.tdc"
 
     def observe(self, transition: Transition) -> dict[str, float] | None:
-        self.steps += 1
-        x_tm1, r_t, discount_t, x_t, rho = self._transition(transition)
-        with np.errstate(all="ignore"):  # a non-finite value is reported just below
-            dw, dv, delta = tdc_direction(self.w, self.v, x_tm1, r_t, discount_t, x_t, rho)
-        self._check(delta, "TD error delta")
-        self._check(dv, "secondary weights' direction")
-        self.w += self.config.alpha * dw
-        self.v += self.config.beta * dv
+        self._gradient_step(tdc_direction, transition)
         return None
 
 
@@ -311,14 +316,7 @@ class GTD2(_OffPolicyAgent):
     name = "agents.gtd2"
 
     def observe(self, transition: Transition) -> dict[str, float] | None:
-        self.steps += 1
-        x_tm1, r_t, discount_t, x_t, rho = self._transition(transition)
-        with np.errstate(all="ignore"):  # a non-finite value is reported just below
-            dw, dv, delta = gtd2_direction(self.w, self.v, x_tm1, r_t, discount_t, x_t, rho)
-        self._check(delta, "TD error delta")
-        self._check(dv, "secondary weights' direction")
-        self.w += self.config.alpha * dw
-        self.v += self.config.beta * dv
+        self._gradient_step(gtd2_direction, transition)
         return None
 
 
