@@ -37,14 +37,14 @@ from rlcore.approximation.features import (
     features_for_space,
     linear_value,
 )
-from rlcore.tabular.base import UNIFORM_BLOCK, make_config
+from rlcore.tabular.base import SeededUniforms, make_config
 from rlcore.tabular.policies import (
     as_probability_table,
     epsilon_greedy_action,
     greedy_action,
     sample_action,
 )
-from rlcore.validation import as_generator, discrete_size
+from rlcore.validation import discrete_size
 
 
 def spaces_of(env: Any, what: str) -> tuple[Any, Any]:
@@ -96,7 +96,7 @@ def check_finite(value: Any, quantity: str, step: int, what: str) -> None:
         )
 
 
-class LinearAgent:
+class LinearAgent(SeededUniforms):
     """Base of the linear agents (subclassed once by each agent, never deeper).
 
     Subclasses set ``Config`` (a frozen dataclass) and ``name``, implement ``act``, ``observe``
@@ -117,19 +117,6 @@ class LinearAgent:
         self.config = make_config(self.Config, config, kwargs, self.name)
         self.steps = 0  # transitions observed, for error messages
         self.seed(seed)
-
-    # -- randomness -----------------------------------------------------------------------------
-    def seed(self, seed: int | None) -> None:
-        """Reset the agent's generator (and its block of cached uniforms) from ``seed``."""
-        self._rng = as_generator(seed)
-        self._uniforms: list[float] = []
-
-    def _uniform(self) -> float:
-        try:
-            return self._uniforms.pop()
-        except IndexError:
-            self._uniforms = self._rng.random(UNIFORM_BLOCK).tolist()
-            return self._uniforms.pop()
 
     def _check(self, value: Any, quantity: str) -> None:
         check_finite(value, quantity, self.steps, self.name)

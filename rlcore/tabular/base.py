@@ -125,27 +125,11 @@ def make_config(cls: type, config: Any, kwargs: Mapping[str, Any], what: str) ->
     return dataclasses.replace(config, **kwargs) if kwargs else config
 
 
-class TabularAgent:
-    """Base of the scalar tabular agents (subclassed once by each agent, never deeper).
+class SeededUniforms:
+    """The randomness of an agent (tabular or linear): a numpy Generator from ``seed`` and
+    uniforms in [0, 1) drawn from it in blocks of ``UNIFORM_BLOCK`` (popping one from a list is
+    far cheaper than one ``Generator.random()`` call). Same seed, same numbers."""
 
-    Subclasses set ``Config`` (a frozen dataclass), implement ``act``, ``observe``, ``reset`` and
-    ``_arrays`` / ``_load_arrays`` for their tables, and call ``super().__init__``.
-    """
-
-    Config: ClassVar[type]
-    name: ClassVar[str]  # the public registry name, for messages
-    # Tables as NumPy arrays instead of lists: for agents whose updates touch whole tables
-    # (eligibility traces), where vector operations win.
-    numpy_tables: ClassVar[bool] = False
-
-    def __init__(self, env: Any, config: Any, kwargs: Mapping[str, Any], seed: int | None):
-        self.n_states, self.n_actions = table_shape(env, self.name)
-        self.config = make_config(self.Config, config, kwargs, self.name)
-        self.observation_space = spaces.Discrete(self.n_states)
-        self.action_space = spaces.Discrete(self.n_actions)
-        self.seed(seed)
-
-    # -- randomness -----------------------------------------------------------------------------
     def seed(self, seed: int | None) -> None:
         """Reset the agent's generator (and its block of cached uniforms) from ``seed``."""
         self._rng = as_generator(seed)
@@ -164,6 +148,27 @@ class TabularAgent:
         if len(self._uniforms) < 2:
             self._uniforms = self._rng.random(UNIFORM_BLOCK).tolist()
         return self._uniforms
+
+
+class TabularAgent(SeededUniforms):
+    """Base of the scalar tabular agents (subclassed once by each agent, never deeper).
+
+    Subclasses set ``Config`` (a frozen dataclass), implement ``act``, ``observe``, ``reset`` and
+    ``_arrays`` / ``_load_arrays`` for their tables, and call ``super().__init__``.
+    """
+
+    Config: ClassVar[type]
+    name: ClassVar[str]  # the public registry name, for messages
+    # Tables as NumPy arrays instead of lists: for agents whose updates touch whole tables
+    # (eligibility traces), where vector operations win.
+    numpy_tables: ClassVar[bool] = False
+
+    def __init__(self, env: Any, config: Any, kwargs: Mapping[str, Any], seed: int | None):
+        self.n_states, self.n_actions = table_shape(env, self.name)
+        self.config = make_config(self.Config, config, kwargs, self.name)
+        self.observation_space = spaces.Discrete(self.n_states)
+        self.action_space = spaces.Discrete(self.n_actions)
+        self.seed(seed)
 
     # -- tables ---------------------------------------------------------------------------------
     def _table(self, value: float, n_cols: int | None = None) -> Any:
