@@ -10,10 +10,11 @@ One loop serves every method (``run_batched``):
 
 1. each live run picks A_t (``learner.act``), its env copy returns (S_{t+1}, R_{t+1},
    terminated), and the learner learns from the batch of transitions (``learner.observe``);
-2. a run whose episode ended (terminated, or cut by ``max_episode_steps``) has its return,
-   length and metrics recorded, the learner's end-of-episode update applied (``learner.end``:
-   Monte Carlo, offline lambda-return, the rest of an n-step window), and restarts at once:
-   runs advance independently, not in lock-step episodes, so no run waits for a slower one;
+2. a run whose episode ended (terminated, or cut by ``max_episode_steps``) restarts at once
+   (its env is reset before ``observe``, which is told where each run acts next), then has its
+   return, length and metrics recorded and the learner's end-of-episode update applied
+   (``learner.end``: Monte Carlo, offline lambda-return, the rest of an n-step window): runs
+   advance independently, not in lock-step episodes, so no run waits for a slower one;
 3. with ``episodes=E`` a run stops after E episodes; with ``steps=T`` every run takes exactly T
    steps (the x-axis of the chapter-8 mazes and of Example 6.5).
 
@@ -53,7 +54,10 @@ class BatchedLearner(Protocol):
 
     ``begin`` starts episodes (S_0 given); ``act`` returns A_t for states S_t; ``observe`` learns
     from the batch of transitions (S_t, A_t, R_{t+1}, S_{t+1}, terminated, truncated) as
-    ``rlcore.types.Transition`` of (k,) arrays; ``end`` follows the last ``observe`` of episodes.
+    ``rlcore.types.Transition`` of (k,) arrays, whose ``info`` is None or, when some episodes
+    ended, ``{"next_obs": (k,)}``: the state each run acts in next (S_{t+1}, or S_0 of the
+    episode a finished run starts next); ``end`` follows the last ``observe`` of episodes, and
+    ``begin`` of the next episode follows ``end``.
     """
 
     def begin(self, runs: np.ndarray, s_0: np.ndarray, rng: np.random.Generator) -> None: ...
@@ -322,32 +326,44 @@ def _loop(env, learner, R, episodes, steps, max_len, rec: _Recorder, rng) -> Non
         else:
             truncated = (lengths >= max_len) & ~terminated
             done = terminated | truncated
-        learner.observe(live, Transition(s_t, a_t, r_tp1, s_tp1, terminated, truncated), rng)
+        # 2. runs whose episode ended and goes on restart now, before ``observe``: the
+        #    transition's info["next_obs"] is where each run acts next (S_{t+1}, or S_0 of its
+        #    next episode), so a learner that picks its next action in observe (Sarsa) can
+        #    pick every run's in one batch.
+        any_done = bool(done.any())
+        s_next, info = s_tp1, None
+        if any_done:
+            done_at = np.flatnonzero(done)
+            ended = live[done_at]
+            goes_on = np.ones(ended.size, dtype=bool)
+            if episodes is not None:
+                goes_on = rec.count[ended] + 1 < episodes
+            restart = ended[goes_on]
+            if restart.size:
+                s_next = np.array(s_tp1, dtype=np.int64)
+                s_next[done_at[goes_on]] = env.reset(restart, rng)
+            info = {"next_obs": s_next}
+        step = Transition(s_t, a_t, r_tp1, s_tp1, terminated, truncated, info)
+        learner.observe(live, step, rng)
         if full:
-            s = np.array(s_tp1, dtype=np.int64)
+            s = np.array(s_next, dtype=np.int64)
         else:
-            s[live] = s_tp1
+            s[live] = s_next
         if rec.step_rewards is not None:
             rec.step_rewards[live, t] = r_tp1
             rec.step_done[live, t] = done
         t += 1
-        # 2. finished episodes: end-of-episode updates, records, restarts.
-        if done.any():
-            ended = live[done]
+        # 3. finished episodes: end-of-episode updates, records, restarted learners.
+        if any_done:
             learner.end(ended, rng)
             rec.episode_end(learner, ended, ep_return[ended], ep_len[ended])
             ep_return[ended] = 0.0
             ep_len[ended] = 0
-            restart = ended
-            if episodes is not None:
-                more = rec.count[ended] < episodes
-                if not more.all():
-                    restart = ended[more]
-                    live = live[rec.count[live] < episodes]
+            if restart.size < ended.size:
+                live = live[rec.count[live] < episodes]
             if restart.size:
-                s[restart] = env.reset(restart, rng)
                 learner.begin(restart, s[restart], rng)
-        # 3. a step budget stops every run at once.
+        # 4. a step budget stops every run at once.
         if steps is not None and t >= steps:
             break
 

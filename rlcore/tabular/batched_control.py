@@ -86,19 +86,25 @@ class TDControl:
         self.values = ActionValues(runs, env.n_states, env.n_actions, config.initial_value)
         self.alpha = per_run_alpha(config.alpha, runs)
         self.mask = _mask(env)
-        self.next_a = np.zeros(runs, dtype=np.int64)
+        self.next_a = np.zeros(runs, dtype=np.int64)  # Sarsa: the action each run takes next
+        self.chosen = np.zeros(runs, dtype=bool)  # Sarsa: next_a already holds S_0's action
 
     @property
     def q(self) -> np.ndarray:
         return self.values.q
 
-    def _behave(self, runs: np.ndarray, s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _behave(self, runs, s, rng, q_s=None) -> np.ndarray:
+        """Epsilon-greedy actions in states s (``q_s``: their rows, if already gathered)."""
         mask_s = None if self.mask is None else self.mask[s]
-        return masked_epsilon_greedy(self.values.rows(runs, s), self.config.epsilon, mask_s, rng)
+        q_s = self.values.rows(runs, s) if q_s is None else q_s
+        return masked_epsilon_greedy(q_s, self.config.epsilon, mask_s, rng)
 
     def begin(self, runs: np.ndarray, s_0: np.ndarray, rng: np.random.Generator) -> None:
         if self.config.method == "sarsa":
-            self.next_a[runs] = self._behave(runs, s_0, rng)
+            new = ~self.chosen[runs]  # runs whose first action observe did not pick
+            if new.any():
+                self.next_a[runs[new]] = self._behave(runs[new], s_0[new], rng)
+            self.chosen[runs] = False
 
     def act(self, runs: np.ndarray, s_t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.config.method == "sarsa":
@@ -115,13 +121,35 @@ class TDControl:
             q_offered = q_t if mask_t is None else np.where(mask_t, q_t, -np.inf)
             target = q_learning_target(r_t, discount_t, q_offered)
         elif c.method == "sarsa":
-            a2 = self._behave(runs, s2, rng)
-            target = sarsa_target(r_t, discount_t, q_t, a2)
-            self.next_a[runs] = a2
+            self._sarsa(runs, step, q_t, discount_t, rng)
+            return
         else:
             probs_t = masked_epsilon_greedy_probs(q_t, c.epsilon, mask_t)
             target = expected_sarsa_target(r_t, discount_t, q_t, probs_t)
         self.values.update(runs, s, a, target, self.alpha[runs])
+
+    def _sarsa(self, runs, step: Transition, q_t, discount_t, rng) -> None:
+        """Sarsa's update; picks every run's next action in one batch, before Q(S, A) changes
+        as in the book's box: A' in S_{t+1}, or, for a run whose episode ended, A_0 in the
+        S_0 of its next episode (``info["next_obs"]``)."""
+        s, a, r_t, s2, terminated, truncated, info = step
+        s_next = s2 if info is None else info["next_obs"]
+        q_next = q_t if info is None else self.values.rows(runs, s_next)
+        a_next = self._behave(runs, s_next, rng, q_next)
+        a2 = a_next
+        if truncated.any():  # a cut episode bootstraps from A' in S_{t+1}, not from A_0
+            cut = np.flatnonzero(truncated)
+            a2 = a_next.copy()
+            a2[cut] = self._behave(runs[cut], s2[cut], rng, q_t[cut])
+        self.values.update(runs, s, a, sarsa_target(r_t, discount_t, q_t, a2), self.alpha[runs])
+        if info is not None:
+            done = np.flatnonzero(terminated | truncated)
+            # A_0 must see the updated Q: pick again where the update changed S_0's row.
+            redo = done[s[done] == s_next[done]]
+            if redo.size:
+                a_next[redo] = self._behave(runs[redo], s_next[redo], rng)
+            self.chosen[runs[done]] = True
+        self.next_a[runs] = a_next
 
     def end(self, runs: np.ndarray, rng: np.random.Generator) -> None:
         """Nothing at the end of an episode."""
