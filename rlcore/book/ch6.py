@@ -206,7 +206,7 @@ def example_6_5(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> d
     checked against the spread of R runs (a single run's value should fall within 2.58 standard
     deviations of the mean) plus the reading precision of the figure / text.
     """
-    runs = 10 if quick else 100
+    runs = 30 if quick else 100
     steps = 8000
     res = run_batched(
         "sarsa",
