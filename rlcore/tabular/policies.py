@@ -140,6 +140,9 @@ def sample_action(probs: Any, u: Any) -> Any:
     return int(a) if a.ndim == 0 else a
 
 
+_COLUMN_LOOP_MAX_ACTIONS = 16
+
+
 def greedy_action(q: Any, u: Any) -> Any:
     """argmax_a q[..., a], ties broken uniformly: the floor(u k)-th of the k maximisers.
 
@@ -162,10 +165,27 @@ def greedy_action(q: Any, u: Any) -> Any:
                     return a
                 j -= 1
     q = np.asarray(q, dtype=np.float64)
-    best = q == np.max(q, axis=-1, keepdims=True)  # (..., A)
-    k = np.sum(best, axis=-1)
+    n_actions = q.shape[-1]
+    if n_actions > _COLUMN_LOOP_MAX_ACTIONS:
+        best = q == np.max(q, axis=-1, keepdims=True)  # (..., A)
+        k = np.sum(best, axis=-1)
+        j = np.minimum((np.asarray(u) * k).astype(np.int64), k - 1)
+        a = np.argmax(np.cumsum(best, axis=-1) > j[..., None], axis=-1)
+        return int(a) if a.ndim == 0 else a
+    # Few actions (the tabular case): the same rule, one column at a time, which is about 3x
+    # faster than cumsum/argmax over the last axis for 1000 rows of 4 actions.
+    cols = [q[..., c] for c in range(n_actions)]
+    top = cols[0]
+    for col in cols[1:]:
+        top = np.maximum(top, col)
+    is_max = [col == top for col in cols]  # each (...)
+    k = sum(m.astype(np.int64) for m in is_max)
     j = np.minimum((np.asarray(u) * k).astype(np.int64), k - 1)
-    a = np.argmax(np.cumsum(best, axis=-1) > j[..., None], axis=-1)
+    a = np.zeros(top.shape, dtype=np.int64)
+    seen = np.zeros(top.shape, dtype=np.int64)  # maximisers among the columns before c
+    for c, m in enumerate(is_max):
+        a[m & (seen == j)] = c
+        seen += m
     return int(a) if a.ndim == 0 else a
 
 
