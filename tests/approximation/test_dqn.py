@@ -230,6 +230,8 @@ def test_registry_and_zoo_preset():
     assert zoo.hidden == (256, 256) and zoo.epsilon_decay_steps == 8000  # 0.16 * 5e4
     agent = rlcore.make("agents.dqn", gym.make("CartPole-v1"), config=zoo, seed=0)
     assert agent.device.type in ("cpu", "cuda") and agent.n_actions == 2
+    by_name = DQN(gym.make("CartPole-v1"), config="cartpole_zoo", batch_size=32)
+    assert by_name.config == DQNConfig.preset("cartpole_zoo", batch_size=32)
 
 
 @pytest.mark.gpu

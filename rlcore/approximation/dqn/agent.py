@@ -106,8 +106,8 @@ class DQN:
     Args:
         env: a gymnasium Env, a SAME_STEP vector env (``rlcore.make_vector_env``) or a pair
             (observation_space, action_space); only its spaces are used.
-        config: a ``DQNConfig`` (``DQNConfig.preset("cartpole_zoo")``); keyword arguments
-            override its fields.
+        config: a ``DQNConfig`` or the name of a preset (``"cartpole_zoo"``, ``"cartpole_fast"``;
+            from the CLI: ``--set config='"cartpole_fast"'``); keyword arguments override fields.
         seed: seeds the network initialisation and the agent's generator (exploration, replay
             sampling); ``rlcore.run(..., seed=)`` re-seeds the generator only.
     """
@@ -115,9 +115,16 @@ class DQN:
     name = "agents.dqn"
 
     def __init__(
-        self, env: Any, config: DQNConfig | None = None, *, seed: int | None = None, **kwargs: Any
+        self,
+        env: Any,
+        config: DQNConfig | str | None = None,
+        *,
+        seed: int | None = None,
+        **kwargs: Any,
     ) -> None:
         obs_space, self.n_actions = _spaces(env, self.name)
+        if isinstance(config, str):
+            config = DQNConfig.preset(config)
         self.config = cfg = make_config(DQNConfig, config, kwargs, self.name)
         self.obs_shape = tuple(int(d) for d in obs_space.shape)
         self.observation_space = obs_space
