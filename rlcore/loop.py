@@ -359,7 +359,8 @@ def _end_episode(history, ep_return, ep_len, terminated, t_start, callbacks, log
         step = history.steps
         logger.scalar("charts/episodic_return", ep_return, step)
         logger.scalar("charts/episodic_length", ep_len, step)
-        logger.scalar("charts/sps", step / max(wall, 1e-9), step)
+        # Steps per second since the start of the run (agents may log a windowed charts/sps).
+        logger.scalar("charts/run_sps", step / max(wall, 1e-9), step)
     if bar is not None and history.config.get("steps") is None:
         bar.update(1)
     stop = False
