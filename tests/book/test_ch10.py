@@ -2,10 +2,9 @@
 their checks run on a handful of episodes and are not required to pass) and the book's settings
 (slow: every check must pass, except the known differences listed with their reasons)."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from figure_contract import well_formed
 
 import rlcore
 from rlcore.approximation.features import StateActionFeatures
@@ -14,17 +13,6 @@ from rlcore.book import ch10
 
 FIGURES = ("figure_10_1", "figure_10_2", "figure_10_4", "figure_12_10")
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {}
-
-
-def well_formed(result: dict, out: Path) -> None:
-    assert result["figure"] in FIGURES
-    assert result["pngs"] and all(
-        Path(p).is_file() and Path(p).parent == out for p in result["pngs"]
-    )
-    assert result["checks"]
-    for name, c in result["checks"].items():
-        assert set(c) >= {"value", "expected", "tolerance", "passed"}, name
-        assert isinstance(c["passed"], bool) and c["tolerance"] >= 0
 
 
 def test_the_books_tile_coder_has_8_tilings_of_9_by_9_tiles():
@@ -53,14 +41,14 @@ def test_greedy_rollout_follows_the_dynamics():
 
 @pytest.mark.parametrize("name", FIGURES)
 def test_quick_figure_writes_pngs_and_well_formed_checks(name, tmp_path):
-    well_formed(rlcore.get(f"figures.{name}")(tmp_path, quick=True, seed=1), tmp_path)
+    well_formed(rlcore.get(f"figures.{name}")(tmp_path, quick=True, seed=1), tmp_path, FIGURES)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FIGURES)
 def test_book_settings_pass_their_checks(name, tmp_path):
     result = rlcore.get(f"figures.{name}")(tmp_path, seed=0)
-    well_formed(result, tmp_path)
+    well_formed(result, tmp_path, FIGURES)
     for check, c in result["checks"].items():
         if (name, check) in KNOWN_DIFFERENCES:
             assert not c["passed"], f"{name}/{check} now passes: remove it from KNOWN_DIFFERENCES"

@@ -1,11 +1,10 @@
 """Chapter 11 figures (Baird's counterexample): the sampled runs against the agents, the
 expected updates against closed forms, quick smoke runs and the book's settings."""
 
-from pathlib import Path
-
 import gymnasium as gym
 import numpy as np
 import pytest
+from figure_contract import well_formed
 
 import rlcore
 from rlcore.approximation.features import MatrixFeatures
@@ -16,20 +15,10 @@ from rlcore.types import Transition
 FIGURES = ("figure_11_2", "figure_11_5", "figure_11_6")
 
 
-def well_formed(result: dict, out: Path) -> None:
-    assert result["figure"] in FIGURES
-    assert result["pngs"] and all(
-        Path(p).is_file() and Path(p).parent == out for p in result["pngs"]
-    )
-    for name, c in result["checks"].items():
-        assert set(c) >= {"value", "expected", "tolerance", "passed"}, name
-        assert isinstance(c["passed"], bool) and c["tolerance"] >= 0
-
-
 @pytest.mark.parametrize("name", FIGURES)
 def test_quick_figures_pass_their_checks(name, tmp_path):
     result = rlcore.get(f"figures.{name}")(tmp_path, quick=True, seed=1)
-    well_formed(result, tmp_path)
+    well_formed(result, tmp_path, FIGURES)
     failed = {k: c for k, c in result["checks"].items() if not c["passed"]}
     assert not failed  # Baird is cheap: even the quick runs carry enough runs
 
@@ -76,6 +65,6 @@ def test_divergence_is_recorded_not_raised():
 @pytest.mark.parametrize("name", FIGURES)
 def test_book_settings_pass_their_checks(name, tmp_path):
     result = rlcore.get(f"figures.{name}")(tmp_path, seed=0)
-    well_formed(result, tmp_path)
+    well_formed(result, tmp_path, FIGURES)
     failed = {k: c for k, c in result["checks"].items() if not c["passed"]}
     assert not failed

@@ -4,6 +4,7 @@ settings (slow)."""
 from pathlib import Path
 
 import pytest
+from figure_contract import well_formed
 
 import rlcore
 
@@ -11,12 +12,7 @@ FIGURES = ("figure_12_3", "figure_12_6", "figure_12_8")
 
 
 def _well_formed(result: dict, out: Path) -> None:
-    assert result["figure"] in FIGURES
-    assert all(Path(p).is_file() and Path(p).parent == out for p in result["pngs"])
-    assert result["checks"]
-    for name, c in result["checks"].items():
-        assert set(c) >= {"value", "expected", "tolerance", "passed"}, name
-        assert isinstance(c["passed"], bool) and c["tolerance"] >= 0
+    well_formed(result, out, FIGURES)
 
 
 @pytest.mark.parametrize("name", FIGURES)

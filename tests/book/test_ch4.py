@@ -71,7 +71,9 @@ def test_benchmark_script_runs_from_another_directory(tmp_path):
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "figure_4_3.py"
     done = subprocess.run(
         [sys.executable, str(script), "--out", str(tmp_path / "out")],
-        cwd=tmp_path, capture_output=True, text=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "figure_4_3.png").exists()

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from figure_contract import well_formed
 
 import rlcore
 from rlcore.book import ch5
@@ -13,12 +14,7 @@ FIGURES = ("figure_5_1", "figure_5_2", "figure_5_3", "figure_5_4")
 
 
 def _well_formed(result: dict, out: Path) -> None:
-    assert result["figure"] in FIGURES
-    assert all(Path(p).is_file() and Path(p).parent == out for p in result["pngs"])
-    assert result["checks"]
-    for name, c in result["checks"].items():
-        assert set(c) >= {"value", "expected", "tolerance", "passed"}, name
-        assert isinstance(c["passed"], bool) and c["tolerance"] >= 0
+    well_formed(result, out, FIGURES)
 
 
 @pytest.mark.parametrize("name", FIGURES)

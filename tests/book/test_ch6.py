@@ -9,6 +9,7 @@ are asserted to still be reported as failing so that a fix is noticed.
 from pathlib import Path
 
 import pytest
+from figure_contract import well_formed
 
 import rlcore
 from rlcore.book import ch6
@@ -23,15 +24,7 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {}
 
 
 def _well_formed(result: dict, out: Path) -> None:
-    assert result["figure"] in FIGURES
-    assert result["pngs"] and all(
-        Path(p).is_file() and Path(p).parent == out for p in result["pngs"]
-    )
-    assert result["png"] == result["pngs"][0]
-    assert result["checks"]
-    for name, c in result["checks"].items():
-        assert set(c) >= {"value", "expected", "tolerance", "passed"}, name
-        assert isinstance(c["passed"], bool) and c["tolerance"] >= 0
+    well_formed(result, out, FIGURES)
 
 
 @pytest.mark.parametrize("name", FIGURES)

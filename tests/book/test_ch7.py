@@ -4,17 +4,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from figure_contract import well_formed
 
 import rlcore
 from rlcore.book import walk19
 
 
 def _well_formed(result: dict, out: Path) -> None:
-    assert result["figure"] == "figure_7_2"
-    assert all(Path(p).is_file() and Path(p).parent == out for p in result["pngs"])
-    for name, c in result["checks"].items():
-        assert set(c) >= {"value", "expected", "tolerance", "passed"}, name
-        assert isinstance(c["passed"], bool) and c["tolerance"] >= 0
+    well_formed(result, out, ("figure_7_2",))
 
 
 def test_quick_figure_7_2(tmp_path):

@@ -6,6 +6,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from figure_contract import well_formed
 
 import rlcore
 from rlcore.book import ch8
@@ -15,12 +16,7 @@ FIGURES = ("figure_8_2", "figure_8_4", "figure_8_5")
 
 
 def _well_formed(result: dict, out: Path) -> None:
-    assert result["figure"] in FIGURES
-    assert all(Path(p).is_file() and Path(p).parent == out for p in result["pngs"])
-    assert result["checks"]
-    for name, c in result["checks"].items():
-        assert set(c) >= {"value", "expected", "tolerance", "passed"}, name
-        assert isinstance(c["passed"], bool) and c["tolerance"] >= 0
+    well_formed(result, out, FIGURES)
 
 
 @pytest.mark.parametrize("name", FIGURES)

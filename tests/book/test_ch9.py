@@ -2,10 +2,9 @@
 helpers against their definitions, quick smoke runs (contract only) and the book's settings
 (slow: every check must pass)."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from figure_contract import well_formed
 
 import rlcore
 from rlcore.approximation.features import Polynomial, StateAggregation, TileCoding
@@ -16,18 +15,6 @@ from rlcore.types import Transition
 
 FIGURES = ("figure_9_1", "figure_9_2", "figure_9_5", "figure_9_10")
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {}
-
-
-def well_formed(result: dict, out: Path) -> None:
-    assert result["figure"] in FIGURES
-    assert result["pngs"] and all(
-        Path(p).is_file() and Path(p).parent == out for p in result["pngs"]
-    )
-    assert result["png"] == result["pngs"][0]
-    assert result["checks"]
-    for name, c in result["checks"].items():
-        assert set(c) >= {"value", "expected", "tolerance", "passed"}, name
-        assert isinstance(c["passed"], bool) and c["tolerance"] >= 0
 
 
 def stream_transitions(chunks, run):
@@ -149,14 +136,14 @@ def test_ground_truth_matches_the_envs_closed_form():
 
 @pytest.mark.parametrize("name", FIGURES)
 def test_quick_figure_writes_pngs_and_well_formed_checks(name, tmp_path):
-    well_formed(rlcore.get(f"figures.{name}")(tmp_path, quick=True, seed=1), tmp_path)
+    well_formed(rlcore.get(f"figures.{name}")(tmp_path, quick=True, seed=1), tmp_path, FIGURES)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FIGURES)
 def test_book_settings_pass_their_checks(name, tmp_path):
     result = rlcore.get(f"figures.{name}")(tmp_path, seed=0)
-    well_formed(result, tmp_path)
+    well_formed(result, tmp_path, FIGURES)
     for check, c in result["checks"].items():
         if (name, check) in KNOWN_DIFFERENCES:
             assert not c["passed"], f"{name}/{check} now passes: remove it from KNOWN_DIFFERENCES"
