@@ -283,7 +283,8 @@ class _Recorder:
 
     def episode_end(self, learner, runs, ep_return, ep_len) -> None:
         e = self.count[runs]
-        if e.max() >= self.returns.shape[1]:  # step mode: grow the episode axis
+        if self.step_rewards is not None and e.max() >= self.returns.shape[1]:
+            # step mode: grow the episode axis (with episodes=E no run records more than E)
             grow = self.returns.shape[1]
             self.returns = np.pad(self.returns, ((0, 0), (0, grow)), constant_values=np.nan)
             self.lengths = np.pad(self.lengths, ((0, 0), (0, grow)))
@@ -292,7 +293,8 @@ class _Recorder:
         self.returns[runs, e] = ep_return
         self.lengths[runs, e] = ep_len
         self.count[runs] = e + 1
-        self.measure(learner, runs, e + 1)
+        if self.metrics:
+            self.measure(learner, runs, e + 1)
 
 
 def _loop(env, learner, R, episodes, steps, max_len, rec: _Recorder, rng) -> None:
@@ -333,15 +335,16 @@ def _loop(env, learner, R, episodes, steps, max_len, rec: _Recorder, rng) -> Non
         any_done = bool(done.any())
         s_next, info = s_tp1, None
         if any_done:
-            done_at = np.flatnonzero(done)
+            done_at = done.nonzero()[0]
             ended = live[done_at]
-            goes_on = np.ones(ended.size, dtype=bool)
-            if episodes is not None:
+            if episodes is None:
+                restart, restart_at = ended, done_at
+            else:
                 goes_on = rec.count[ended] + 1 < episodes
-            restart = ended[goes_on]
+                restart, restart_at = ended[goes_on], done_at[goes_on]
             if restart.size:
                 s_next = np.array(s_tp1, dtype=np.int64)
-                s_next[done_at[goes_on]] = env.reset(restart, rng)
+                s_next[restart_at] = env.reset(restart, rng)
             info = {"next_obs": s_next}
         step = Transition(s_t, a_t, r_tp1, s_tp1, terminated, truncated, info)
         learner.observe(live, step, rng)

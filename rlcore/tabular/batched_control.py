@@ -115,35 +115,40 @@ class TDControl:
         s, a, r_t, s2, terminated = step[:5]
         c = self.config
         discount_t = c.gamma * ~terminated
+        if c.method == "sarsa":
+            self._sarsa(runs, step, discount_t, rng)
+            return
         q_t = self.values.rows(runs, s2)  # (k, A)
         mask_t = None if self.mask is None else self.mask[s2]
         if c.method == "q_learning":
             q_offered = q_t if mask_t is None else np.where(mask_t, q_t, -np.inf)
             target = q_learning_target(r_t, discount_t, q_offered)
-        elif c.method == "sarsa":
-            self._sarsa(runs, step, q_t, discount_t, rng)
-            return
         else:
             probs_t = masked_epsilon_greedy_probs(q_t, c.epsilon, mask_t)
             target = expected_sarsa_target(r_t, discount_t, q_t, probs_t)
         self.values.update(runs, s, a, target, self.alpha[runs])
 
-    def _sarsa(self, runs, step: Transition, q_t, discount_t, rng) -> None:
+    def _sarsa(self, runs, step: Transition, discount_t, rng) -> None:
         """Sarsa's update; picks every run's next action in one batch, before Q(S, A) changes
         as in the book's box: A' in S_{t+1}, or, for a run whose episode ended, A_0 in the
-        S_0 of its next episode (``info["next_obs"]``)."""
+        S_0 of its next episode (``info["next_obs"]``).
+
+        One gather of rows serves both: the rows of the states where each run acts next are
+        Q(S_{t+1}, .) except where an episode ended, and there the target needs no bootstrap
+        (discount 0) unless the episode was cut, which is handled apart."""
         s, a, r_t, s2, terminated, truncated, info = step
         s_next = s2 if info is None else info["next_obs"]
-        q_next = q_t if info is None else self.values.rows(runs, s_next)
+        q_next = self.values.rows(runs, s_next)
         a_next = self._behave(runs, s_next, rng, q_next)
-        a2 = a_next
+        target = sarsa_target(r_t, discount_t, q_next, a_next)
         if truncated.any():  # a cut episode bootstraps from A' in S_{t+1}, not from A_0
-            cut = np.flatnonzero(truncated)
-            a2 = a_next.copy()
-            a2[cut] = self._behave(runs[cut], s2[cut], rng, q_t[cut])
-        self.values.update(runs, s, a, sarsa_target(r_t, discount_t, q_t, a2), self.alpha[runs])
+            cut = truncated.nonzero()[0]
+            q_cut = self.values.rows(runs[cut], s2[cut])
+            a_cut = self._behave(runs[cut], s2[cut], rng, q_cut)
+            target[cut] = sarsa_target(r_t[cut], discount_t[cut], q_cut, a_cut)
+        self.values.update(runs, s, a, target, self.alpha[runs])
         if info is not None:
-            done = np.flatnonzero(terminated | truncated)
+            done = (terminated | truncated).nonzero()[0]
             # A_0 must see the updated Q: pick again where the update changed S_0's row.
             redo = done[s[done] == s_next[done]]
             if redo.size:

@@ -28,9 +28,7 @@ from rlcore.tabular.base import check_alpha, make_config
 from rlcore.tabular.policies import (
     epsilon_greedy_action,
     epsilon_greedy_probs,
-    greedy_action,
     greedy_probs,
-    sample_action,
 )
 
 
@@ -57,17 +55,11 @@ def check_alpha_setting(alpha: Any) -> None:
 def masked_epsilon_greedy(
     q_s: np.ndarray, epsilon: float, mask_s: np.ndarray | None, rng: np.random.Generator
 ) -> np.ndarray:
-    """Epsilon-greedy actions for a batch of states, (k, A) values -> (k,) actions.
-
-    Without a mask this is ``policies.epsilon_greedy_action``. With ``mask_s`` (k, A) bool, the
-    greedy choice and the exploring draw range over the offered actions only.
-    """
+    """Epsilon-greedy actions for a batch of states, (k, A) values -> (k,) actions, drawn with
+    ``policies.epsilon_greedy_action``; with ``mask_s`` (k, A) bool, the greedy choice and the
+    exploring draw range over the offered actions only."""
     u = rng.random((2, len(q_s)))
-    if mask_s is None:
-        return epsilon_greedy_action(q_s, epsilon, u[0], u[1])
-    greedy = greedy_action(np.where(mask_s, q_s, -np.inf), u[1])
-    explore = sample_action(mask_s.astype(np.float64), u[1])
-    return np.where(u[0] < epsilon, explore, greedy)
+    return epsilon_greedy_action(q_s, epsilon, u[0], u[1], mask=mask_s)
 
 
 def masked_epsilon_greedy_probs(
@@ -102,7 +94,7 @@ class ActionValues:
 
     def rows(self, runs: np.ndarray, s: np.ndarray) -> np.ndarray:
         """Q(s_i, .) of run runs_i for each i, (k, A)."""
-        return np.take(self._flat, runs * self.n_states + s, axis=1).T
+        return self._flat.take(runs * self.n_states + s, axis=1).T
 
     def update(self, runs, s, a, target, alpha) -> None:
         """Q(s, a) += alpha (target - Q(s, a)) for each run (runs are distinct)."""

@@ -22,6 +22,7 @@ Source: Sutton & Barto (2018) §2.2-2.3 (epsilon-greedy), §2.8 and §13.1 (soft
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -140,7 +141,43 @@ def sample_action(probs: Any, u: Any) -> Any:
     return int(a) if a.ndim == 0 else a
 
 
-_COLUMN_LOOP_MAX_ACTIONS = 16
+# Rows of up to 16 actions (the tabular case) are picked from through bitmasks: bit c of a row's
+# mask is set where action c qualifies (is maximal; is offered), and the floor(u k)-th of its k
+# set bits is read off a table. That is a dozen whole-array operations whatever the number of
+# actions, about 3x faster than cumsum/argmax over the last axis for 100-1000 rows of 4 actions.
+_BITMASK_MAX_ACTIONS = 16
+
+
+@functools.cache
+def _bitmask_tables(n_actions: int, ndim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weights, count, nth) for rows of ``n_actions`` actions in arrays of ``ndim`` dims:
+    ``weights`` (A, 1, ...) has 2**c for action c; for every mask b, ``count[b]`` is its number
+    of set bits and ``nth[b, j]`` the position of its j-th set bit (0-based, increasing)."""
+    width = 8 if n_actions <= 8 else 16
+    dtype = np.uint8 if width == 8 else np.uint16
+    weights = (1 << np.arange(n_actions)).astype(dtype).reshape((-1,) + (1,) * (ndim - 1))
+    bits = (np.arange(1 << width)[:, None] >> np.arange(width)) & 1  # (2**width, width)
+    count = bits.sum(axis=1).astype(np.intp)
+    nth = np.argsort(1 - bits, axis=1, kind="stable").astype(np.intp)  # set bits first
+    return weights, count, nth
+
+
+def _bitmask(flags: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(A, ...) bool -> (...) masks with bit c set where flags[c]."""
+    return (flags * weights).sum(axis=0, dtype=weights.dtype)
+
+
+def _maximisers(q: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(..., A) values -> (...) masks of the maximising actions."""
+    cols = q.transpose(q.ndim - 1, *range(q.ndim - 1))  # (A, ...), a view; the rows that
+    # ``ActionValues.rows`` hands out are action-major, so each action's values are contiguous
+    return _bitmask(cols == cols.max(axis=0), weights)
+
+
+def _pick(masks: np.ndarray, u: Any, count: np.ndarray, nth: np.ndarray) -> np.ndarray:
+    """The floor(u k)-th (0-based) of the k set bits of each mask (u in [0, 1), so j < k)."""
+    j = (np.asarray(u) * count[masks]).astype(np.intp)
+    return nth[masks, j]
 
 
 def greedy_action(q: Any, u: Any) -> Any:
@@ -166,53 +203,63 @@ def greedy_action(q: Any, u: Any) -> Any:
                 j -= 1
     q = np.asarray(q, dtype=np.float64)
     n_actions = q.shape[-1]
-    if n_actions > _COLUMN_LOOP_MAX_ACTIONS:
+    if n_actions <= _BITMASK_MAX_ACTIONS:
+        weights, count, nth = _bitmask_tables(n_actions, q.ndim)
+        a = _pick(_maximisers(q, weights), u, count, nth)
+    else:
         best = q == np.max(q, axis=-1, keepdims=True)  # (..., A)
         k = np.sum(best, axis=-1)
         j = np.minimum((np.asarray(u) * k).astype(np.int64), k - 1)
         a = np.argmax(np.cumsum(best, axis=-1) > j[..., None], axis=-1)
-        return int(a) if a.ndim == 0 else a
-    # Few actions (the tabular case): the same rule, one column at a time, which is about 3x
-    # faster than cumsum/argmax over the last axis for 1000 rows of 4 actions.
-    cols = [q[..., c] for c in range(n_actions)]
-    top = cols[0]
-    for col in cols[1:]:
-        top = np.maximum(top, col)
-    is_max = [col == top for col in cols]  # each (...)
-    k = sum(m.astype(np.int64) for m in is_max)
-    j = np.minimum((np.asarray(u) * k).astype(np.int64), k - 1)
-    a = np.zeros(top.shape, dtype=np.int64)
-    seen = np.zeros(top.shape, dtype=np.int64)  # maximisers among the columns before c
-    for c, m in enumerate(is_max):
-        a[m & (seen == j)] = c
-        seen += m
     return int(a) if a.ndim == 0 else a
 
 
-def epsilon_greedy_action(q: Any, epsilon: Any, u_explore: Any, u_pick: Any) -> Any:
+def epsilon_greedy_action(
+    q: Any, epsilon: Any, u_explore: Any, u_pick: Any, mask: Any = None
+) -> Any:
     """Epsilon-greedy draw: if u_explore < epsilon, action floor(u_pick A); else greedy_action(q,
     u_pick). Its distribution is ``epsilon_greedy_probs(q, epsilon)``.
 
-    The fast path (q a Python list) does not re-check epsilon: agents check it once, in their
-    config.
+    With ``mask`` both draws range over the actions a row offers: the floor(u_pick n)-th of its
+    n offered actions, or the greedy one among them.
+
+    The fast path (q a Python list, no mask) does not re-check epsilon: agents check it once,
+    in their config.
 
     Args:
         q: action values, shape (..., A), or a Python list for one state.
         epsilon: exploration probability in [0, 1], scalar or shape (...).
         u_explore, u_pick: uniforms in [0, 1), shape (...).
+        mask: optional (..., A) bool, the actions each row offers (at least one per row).
 
     Returns:
         Integer actions, shape (...) (a Python int for one row).
     """
-    if isinstance(q, list):
+    if isinstance(q, list) and mask is None:
         if u_explore < epsilon:
             return int(u_pick * len(q))
         return greedy_action(q, u_pick)
     _check_epsilon(epsilon)
     q = np.asarray(q, dtype=np.float64)
     n_actions = q.shape[-1]
-    random_a = np.minimum((np.asarray(u_pick) * n_actions).astype(np.int64), n_actions - 1)
-    a = np.where(np.asarray(u_explore) < epsilon, random_a, greedy_action(q, u_pick))
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        q = np.where(mask, q, -np.inf)
+    explore = np.asarray(u_explore) < epsilon
+    if n_actions <= _BITMASK_MAX_ACTIONS:
+        weights, count, nth = _bitmask_tables(n_actions, q.ndim)
+        if mask is None:
+            offered = weights.sum(dtype=weights.dtype)  # every action
+        else:
+            offered = _bitmask(np.moveaxis(mask, -1, 0), weights)
+        # Exploring picks among the offered actions' mask: one lookup serves both draws.
+        a = _pick(np.where(explore, offered, _maximisers(q, weights)), u_pick, count, nth)
+    else:
+        if mask is None:
+            random_a = np.minimum((np.asarray(u_pick) * n_actions).astype(np.int64), n_actions - 1)
+        else:
+            random_a = sample_action(mask.astype(np.float64), u_pick)
+        a = np.where(explore, random_a, greedy_action(q, u_pick))
     return int(a) if a.ndim == 0 else a
 
 
@@ -222,6 +269,8 @@ def softmax_action(q: Any, temperature: float, u: Any) -> Any:
 
 
 def _check_epsilon(epsilon: Any) -> Any:
+    if type(epsilon) is float and 0.0 <= epsilon <= 1.0:  # the hot path: a valid Python float
+        return epsilon
     eps = np.asarray(epsilon, dtype=np.float64)
     if eps.ndim == 0:
         return check_range(

@@ -44,6 +44,8 @@ def test_speedup_script_reports_both_timings_and_statistics(tmp_path):
             "4",
             "--scalar-runs",
             "2",
+            "--repeats",
+            "1",
             "--episodes",
             "120",
             "--algorithms",
@@ -55,5 +57,6 @@ def test_speedup_script_reports_both_timings_and_statistics(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     (row,) = json.loads((tmp_path / "batched_speedup.json").read_text())
-    assert row["extrapolated"] and row["scalar_runs_measured"] == 2
+    assert row["runs"] == 4 and row["scalar_runs_measured"] == 2
     assert row["speedup_cpu"] > 0 and row["batched_reward_101_500"]["mean"] < 0
+    assert row["slowest_over_mean_steps"] >= 1

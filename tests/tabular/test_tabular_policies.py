@@ -49,6 +49,45 @@ def test_batched_actions_equal_row_by_row(rows, data):
     ]
 
 
+def _naive_epsilon_greedy(row, eps, u1, u2, offered):
+    """One row, written out: explore among the offered actions, else the floor(u2 k)-th of the
+    k offered maximisers (the rule the array paths implement with bitmasks and tables)."""
+    actions = [c for c in range(len(row)) if offered[c]]
+    if u1 < eps:
+        return actions[int(u2 * len(actions))]
+    best = max(row[c] for c in actions)
+    maximisers = [c for c in actions if row[c] == best]
+    return maximisers[int(u2 * len(maximisers))]
+
+
+# 1-20 actions: the bitmask paths (up to 8 and up to 16 actions) and the general one (17+).
+@given(st.integers(1, 20), st.integers(1, 6), st.floats(0, 1), st.data())
+def test_array_paths_equal_the_row_by_row_rule_for_every_number_of_actions(A, k, eps, data):
+    values = st.sampled_from([-1.0, 0.0, 0.5, 2.0])
+    q = data.draw(arrays(np.float64, (k, A), elements=values))
+    offered = data.draw(arrays(bool, (k, A)).filter(lambda m: m.any(axis=1).all()))
+    u1 = data.draw(arrays(np.float64, k, elements=uniforms))
+    u2 = data.draw(arrays(np.float64, k, elements=uniforms))
+    every = np.ones(A, dtype=bool)
+    rows = list(zip(q.tolist(), u1, u2))
+    assert P.greedy_action(q, u2).tolist() == [
+        _naive_epsilon_greedy(r, 0.0, 1.0, b, every) for r, _, b in rows
+    ]
+    assert P.epsilon_greedy_action(q, eps, u1, u2).tolist() == [
+        _naive_epsilon_greedy(r, eps, a, b, every) for r, a, b in rows
+    ]
+    assert P.epsilon_greedy_action(q, eps, u1, u2, mask=offered).tolist() == [
+        _naive_epsilon_greedy(r, eps, a, b, m) for (r, a, b), m in zip(rows, offered)
+    ]
+    # Leading axes are independent rows; one row gives a Python int.
+    split = P.epsilon_greedy_action(q[None], eps, u1[None], u2[None])
+    assert (
+        split.shape == (1, k)
+        and split[0].tolist() == P.epsilon_greedy_action(q, eps, u1, u2).tolist()
+    )
+    assert P.greedy_action(q[0], u2[0]) == _naive_epsilon_greedy(q[0].tolist(), 0, 1, u2[0], every)
+
+
 @pytest.mark.parametrize("eps", [0.0, 0.25, 1.0])
 def test_epsilon_greedy_action_frequencies_match_its_probs(eps):
     # The sampling rule is a deterministic map of (u1, u2); on a fine grid of uniforms the
