@@ -342,7 +342,8 @@ class OffPolicyMC(TabularAgent):
         env: the env, or a pair (observation_space, action_space); both Discrete.
         target: prediction mode: the target policy pi (an (S, A) array or tabular policy;
             default uniform). Must be None in control mode.
-        behaviour: the behaviour policy b (an (S, A) array or tabular policy). Default:
+        behavior: the behaviour policy b (an (S, A) array or tabular policy; the keyword is
+            spelled as in the book and in the off-policy linear agents). Default:
             uniform in prediction mode, epsilon-greedy in Q in control mode. b must give
             positive probability to every action pi may take (control: to every action).
         config: an ``OffPolicyMCConfig``, or its fields as keywords (``mode``, ``sampling``,
@@ -357,12 +358,17 @@ class OffPolicyMC(TabularAgent):
         self,
         env: Any,
         target: Any = None,
-        behaviour: Any = None,
+        behavior: Any = None,
         config=None,
         *,
         seed=None,
         **kwargs,
     ) -> None:
+        if "behaviour" in kwargs:
+            raise TypeError(
+                "off_policy_mc takes the behaviour policy as behavior= (Sutton & Barto's "
+                "spelling, as every rlcore agent does), not behaviour=."
+            )
         super().__init__(env, config, kwargs, seed)
         c = self.config
         self.control = c.mode == "control"
@@ -373,12 +379,12 @@ class OffPolicyMC(TabularAgent):
                 "target=None, or mode='prediction' to evaluate a fixed target policy."
             )
         self.target = None if self.control else self._fixed_policy(target, "target policy")
-        self.behaviour = None
-        if behaviour is not None or not self.control:
-            self.behaviour = self._fixed_policy(behaviour, "behaviour policy")
+        self.behavior = None
+        if behavior is not None or not self.control:
+            self.behavior = self._fixed_policy(behavior, "behaviour policy")
         self._check_coverage()
         self._pi_rows = None if self.target is None else self.target.table.tolist()
-        self._b_rows = None if self.behaviour is None else self.behaviour.table.tolist()
+        self._b_rows = None if self.behavior is None else self.behavior.table.tolist()
         self._q = self._table(float(c.initial_value), A)
         self._v = self._table(float(c.initial_value))
         self._cq = self._table(0.0, A)  # C (weighted) or N (ordinary) for Q
@@ -388,7 +394,7 @@ class OffPolicyMC(TabularAgent):
     def _check_coverage(self) -> None:
         """b(a|s) > 0 wherever pi(a|s) > 0 (control: everywhere), with a message that teaches."""
         c = self.config
-        if self.behaviour is None:
+        if self.behavior is None:
             if c.epsilon == 0:
                 raise ValueError(
                     "off_policy_mc control with epsilon=0 and no behaviour policy: the greedy "
@@ -396,7 +402,7 @@ class OffPolicyMC(TabularAgent):
                     "Sutton & Barto §5.5). Use epsilon in (0, 1] or pass a soft behaviour policy."
                 )
             return
-        b = self.behaviour.table
+        b = self.behavior.table
         needed = np.ones_like(b, dtype=bool) if self.target is None else self.target.table > 0
         bad = np.argwhere(needed & (b == 0))
         if bad.size:
@@ -429,7 +435,7 @@ class OffPolicyMC(TabularAgent):
         self._episode = _Episode()
 
     def _behaviour_probs(self, s: int) -> list[float]:
-        if self.behaviour is not None:
+        if self.behavior is not None:
             return self._b_rows[s]
         return epsilon_greedy_probs(self._estimated_row(s), self.config.epsilon)
 
@@ -489,8 +495,8 @@ class OffPolicyMC(TabularAgent):
         }
         if self.target is not None:
             arrays["target"] = self.target.table
-        if self.behaviour is not None:
-            arrays["behaviour"] = self.behaviour.table
+        if self.behavior is not None:
+            arrays["behavior"] = self.behavior.table
         return arrays
 
     def _load_arrays(self, arrays: dict[str, Any]) -> None:
@@ -502,7 +508,7 @@ class OffPolicyMC(TabularAgent):
 
     @classmethod
     def _rebuild(cls, spaces_, config, arrays):
-        return cls(spaces_, arrays.get("target"), arrays.get("behaviour"), config=config)
+        return cls(spaces_, arrays.get("target"), arrays.get("behavior"), config=config)
 
 
 def _is_update(values: list, counts: list, i: int, g: float, w: float, weighted: bool) -> None:

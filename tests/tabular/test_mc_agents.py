@@ -171,15 +171,17 @@ def test_off_policy_mc_refuses_a_behaviour_without_coverage():
             "agents.off_policy_mc",
             TwoActionWalkEnv(),
             target=TARGET,
-            behaviour=behaviour,
+            behavior=behaviour,
             mode="prediction",
         )
     with pytest.raises(ValueError, match=r"action 1 .*greedy.*coverage"):
-        rlcore.make("agents.off_policy_mc", TwoActionWalkEnv(), behaviour=behaviour)
+        rlcore.make("agents.off_policy_mc", TwoActionWalkEnv(), behavior=behaviour)
     with pytest.raises(ValueError, match=r"epsilon=0 .*coverage"):
         rlcore.make("agents.off_policy_mc", TwoActionWalkEnv(), epsilon=0.0)
     with pytest.raises(ValueError, match=r"target=None"):
         rlcore.make("agents.off_policy_mc", TwoActionWalkEnv(), target=TARGET)
+    with pytest.raises(TypeError, match=r"as behavior= .*not behaviour="):
+        rlcore.make("agents.off_policy_mc", TwoActionWalkEnv(), behaviour=behaviour)
 
 
 def test_prediction_policies_are_checked():
