@@ -5,7 +5,8 @@ and each number of runs R, R runs through ``rlcore.tabular.run_batched`` are tim
 scalar runs of the same agent through ``rlcore.run``, in one invocation. Scalar runs are slow,
 so only ``--scalar-runs`` of them are run and timed; R scalar runs are costed at R times their
 mean time per run (the runs are independent and cost the same in expectation). Each batched
-experiment is repeated ``--repeats`` times with different seeds and its median time is used.
+experiment is repeated ``--repeats`` times with different seeds and its median time is used;
+the rounds interleave batched and scalar work, so a slow spell of the machine hits both.
 Times are CPU times (``time.process_time``), the steadier clock on a shared machine; wall times
 are recorded too.
 
@@ -22,6 +23,7 @@ import json
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -49,44 +51,74 @@ def _stats(returns: np.ndarray) -> dict:
     return {"mean": float(ci.estimate), "ci95": [float(ci.low), float(ci.high)]}
 
 
-def scalar_cost(algorithm: str, runs: int, episodes: int, seed: int) -> dict:
-    """Mean wall and CPU seconds of one scalar run, over ``runs`` runs, and their returns."""
+def scalar_runs(algorithm: str, seeds: range, episodes: int) -> tuple[float, float, list]:
+    """Wall and CPU seconds of scalar runs with the given seeds, and their returns."""
     start = _clock()
     returns = []
-    for i in range(runs):
+    for seed in seeds:
         env = gym.make(ENV)
         agent = rlcore.make(f"agents.{algorithm}", env, **SETTING)
-        returns.append(rlcore.run(agent, env, episodes=episodes, seed=seed + 1 + i).returns)
+        returns.append(rlcore.run(agent, env, episodes=episodes, seed=seed).returns)
         env.close()
     wall, cpu = _since(start)
-    return {
-        "runs": runs,
-        "wall_per_run_s": wall / runs,
-        "cpu_per_run_s": cpu / runs,
-        "returns": np.asarray(returns),
-    }
+    return wall, cpu, returns
 
 
-def batched_cost(algorithm: str, runs: int, episodes: int, seed: int, repeats: int) -> dict:
-    """Median wall and CPU seconds of ``repeats`` batched experiments of R runs."""
-    walls, cpus, tails = [], [], []
+def batched_run(algorithm: str, runs: int, episodes: int, seed: int) -> tuple[float, float, Any]:
+    """Wall and CPU seconds of one batched experiment of R runs, and its result."""
+    start = _clock()
+    result = run_batched(algorithm, ENV, runs=runs, episodes=episodes, seed=seed, **SETTING)
+    wall, cpu = _since(start)
+    return wall, cpu, result
+
+
+def measure(
+    algorithm: str, runs: list[int], n_scalar: int, repeats: int, episodes: int, seed: int
+) -> list[dict]:
+    """Batched experiments for each R and the scalar runs, interleaved: each of ``repeats``
+    rounds runs one batched experiment per R, then its share of the scalar runs, so a slow
+    spell of the shared machine falls on both sides."""
+    batched = {r: {"wall": [], "cpu": [], "tail": []} for r in runs}
+    scalar = {"wall": 0.0, "cpu": 0.0, "returns": []}
+    shares = np.array_split(np.arange(n_scalar), repeats)
     for k in range(repeats):
-        start = _clock()
-        result = run_batched(
-            algorithm, ENV, runs=runs, episodes=episodes, seed=seed + 7919 * k, **SETTING
+        for r in runs:
+            wall, cpu, result = batched_run(algorithm, r, episodes, seed + 7919 * k)
+            steps = result.lengths.sum(axis=1)
+            batched[r]["wall"].append(wall)
+            batched[r]["cpu"].append(cpu)
+            batched[r]["tail"].append(float(steps.max() / steps.mean()))
+            batched[r]["returns"] = result.returns
+        seeds = range(seed + 100_000 + int(shares[k][0]), seed + 100_001 + int(shares[k][-1]))
+        wall, cpu, returns = scalar_runs(algorithm, seeds, episodes) if len(seeds) else (0, 0, [])
+        scalar["wall"] += wall
+        scalar["cpu"] += cpu
+        scalar["returns"] += returns
+    per_run_wall, per_run_cpu = scalar["wall"] / n_scalar, scalar["cpu"] / n_scalar
+    rows = []
+    for r in runs:
+        b = batched[r]
+        wall, cpu = statistics.median(b["wall"]), statistics.median(b["cpu"])
+        rows.append(
+            {
+                "algorithm": algorithm,
+                "runs": r,
+                "episodes": episodes,
+                "scalar_runs_measured": n_scalar,
+                "batched_repeats": repeats,
+                "batched_wall_s": wall,
+                "batched_cpu_s": cpu,
+                "batched_cpu_s_all": b["cpu"],
+                "slowest_over_mean_steps": statistics.median(b["tail"]),
+                "scalar_wall_s": per_run_wall * r,
+                "scalar_cpu_s": per_run_cpu * r,
+                "speedup_wall": per_run_wall * r / wall,
+                "speedup_cpu": per_run_cpu * r / cpu,
+                "batched_reward_101_500": _stats(b["returns"]),
+                "scalar_reward_101_500": _stats(scalar["returns"]),
+            }
         )
-        wall, cpu = _since(start)
-        walls.append(wall)
-        cpus.append(cpu)
-        steps = result.lengths.sum(axis=1)
-        tails.append(float(steps.max() / steps.mean()))
-    return {
-        "wall_s": statistics.median(walls),
-        "cpu_s": statistics.median(cpus),
-        "cpu_s_all": cpus,
-        "slowest_over_mean_steps": statistics.median(tails),
-        "returns": result.returns,
-    }
+    return rows
 
 
 def main() -> None:
@@ -114,34 +146,17 @@ def main() -> None:
             parser.error(f"{name} must be at least {low}, got {value}")
     if min(args.runs) < 1:
         parser.error(f"--runs must be positive, got {args.runs}")
+    if args.scalar_runs < args.repeats:
+        parser.error("--scalar-runs must be at least --repeats (each round runs its share)")
     rows = []
     for algorithm in args.algorithms:
-        scalar = scalar_cost(algorithm, args.scalar_runs, args.episodes, args.seed + 100_000)
-        for runs in args.runs:
-            batched = batched_cost(algorithm, runs, args.episodes, args.seed, args.repeats)
-            rows.append(
-                {
-                    "algorithm": algorithm,
-                    "runs": runs,
-                    "episodes": args.episodes,
-                    "scalar_runs_measured": args.scalar_runs,
-                    "batched_repeats": args.repeats,
-                    "batched_wall_s": batched["wall_s"],
-                    "batched_cpu_s": batched["cpu_s"],
-                    "batched_cpu_s_all": batched["cpu_s_all"],
-                    "slowest_over_mean_steps": batched["slowest_over_mean_steps"],
-                    "scalar_wall_s": scalar["wall_per_run_s"] * runs,
-                    "scalar_cpu_s": scalar["cpu_per_run_s"] * runs,
-                    "speedup_wall": scalar["wall_per_run_s"] * runs / batched["wall_s"],
-                    "speedup_cpu": scalar["cpu_per_run_s"] * runs / batched["cpu_s"],
-                    "batched_reward_101_500": _stats(batched["returns"]),
-                    "scalar_reward_101_500": _stats(scalar["returns"]),
-                }
-            )
-            r = rows[-1]
+        for r in measure(
+            algorithm, args.runs, args.scalar_runs, args.repeats, args.episodes, args.seed
+        ):
+            rows.append(r)
             b, s = r["batched_reward_101_500"], r["scalar_reward_101_500"]
             print(
-                f"{algorithm:>11} R={runs:>5} x {args.episodes} episodes | batched "
+                f"{algorithm:>11} R={r['runs']:>5} x {args.episodes} episodes | batched "
                 f"{r['batched_cpu_s']:.2f} s CPU (median of {args.repeats}; slowest run "
                 f"{r['slowest_over_mean_steps']:.2f}x the mean steps) | scalar "
                 f"{r['scalar_cpu_s']:.1f} s CPU ({args.scalar_runs} runs timed) | speedup "

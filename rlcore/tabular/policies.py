@@ -149,17 +149,19 @@ _BITMASK_MAX_ACTIONS = 16
 
 
 @functools.cache
-def _bitmask_tables(n_actions: int, ndim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(weights, count, nth) for rows of ``n_actions`` actions in arrays of ``ndim`` dims:
-    ``weights`` (A, 1, ...) has 2**c for action c; for every mask b, ``count[b]`` is its number
-    of set bits and ``nth[b, j]`` the position of its j-th set bit (0-based, increasing)."""
-    width = 8 if n_actions <= 8 else 16
-    dtype = np.uint8 if width == 8 else np.uint16
+def _bitmask_tables(n_actions: int, ndim: int) -> tuple[np.ndarray, ...]:
+    """(weights, every, count, nth, shift) for rows of ``n_actions`` actions in arrays of
+    ``ndim`` dims: ``weights`` (A, 1, ...) holds 2**c for action c and ``every`` the mask of all
+    actions; for every mask b, ``count[b]`` is its number of set bits and
+    ``nth[(j << shift) | b]`` the position of its j-th set bit (0-based, increasing)."""
+    shift = 8 if n_actions <= 8 else 16
+    dtype = np.uint8 if shift == 8 else np.uint16
     weights = (1 << np.arange(n_actions)).astype(dtype).reshape((-1,) + (1,) * (ndim - 1))
-    bits = (np.arange(1 << width)[:, None] >> np.arange(width)) & 1  # (2**width, width)
+    every = weights.sum(dtype=dtype)
+    bits = (np.arange(1 << shift)[:, None] >> np.arange(shift)) & 1  # (2**shift, shift)
     count = bits.sum(axis=1).astype(np.intp)
-    nth = np.argsort(1 - bits, axis=1, kind="stable").astype(np.intp)  # set bits first
-    return weights, count, nth
+    nth = np.argsort(1 - bits, axis=1, kind="stable")  # (mask, j): set bits first
+    return weights, every, count, nth.T.reshape(-1).astype(np.intp), shift
 
 
 def _bitmask(flags: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -174,10 +176,10 @@ def _maximisers(q: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return _bitmask(cols == cols.max(axis=0), weights)
 
 
-def _pick(masks: np.ndarray, u: Any, count: np.ndarray, nth: np.ndarray) -> np.ndarray:
+def _pick(masks: np.ndarray, u: Any, count: np.ndarray, nth: np.ndarray, shift: int) -> Any:
     """The floor(u k)-th (0-based) of the k set bits of each mask (u in [0, 1), so j < k)."""
     j = (np.asarray(u) * count[masks]).astype(np.intp)
-    return nth[masks, j]
+    return nth[(j << shift) | masks]
 
 
 def greedy_action(q: Any, u: Any) -> Any:
@@ -204,8 +206,8 @@ def greedy_action(q: Any, u: Any) -> Any:
     q = np.asarray(q, dtype=np.float64)
     n_actions = q.shape[-1]
     if n_actions <= _BITMASK_MAX_ACTIONS:
-        weights, count, nth = _bitmask_tables(n_actions, q.ndim)
-        a = _pick(_maximisers(q, weights), u, count, nth)
+        weights, _, count, nth, shift = _bitmask_tables(n_actions, q.ndim)
+        a = _pick(_maximisers(q, weights), u, count, nth, shift)
     else:
         best = q == np.max(q, axis=-1, keepdims=True)  # (..., A)
         k = np.sum(best, axis=-1)
@@ -247,13 +249,11 @@ def epsilon_greedy_action(
         q = np.where(mask, q, -np.inf)
     explore = np.asarray(u_explore) < epsilon
     if n_actions <= _BITMASK_MAX_ACTIONS:
-        weights, count, nth = _bitmask_tables(n_actions, q.ndim)
-        if mask is None:
-            offered = weights.sum(dtype=weights.dtype)  # every action
-        else:
-            offered = _bitmask(np.moveaxis(mask, -1, 0), weights)
+        weights, every, count, nth, shift = _bitmask_tables(n_actions, q.ndim)
+        offered = every if mask is None else _bitmask(np.moveaxis(mask, -1, 0), weights)
         # Exploring picks among the offered actions' mask: one lookup serves both draws.
-        a = _pick(np.where(explore, offered, _maximisers(q, weights)), u_pick, count, nth)
+        masks = np.where(explore, offered, _maximisers(q, weights))
+        a = _pick(masks, u_pick, count, nth, shift)
     else:
         if mask is None:
             random_a = np.minimum((np.asarray(u_pick) * n_actions).astype(np.int64), n_actions - 1)

@@ -162,6 +162,18 @@ def test_one_step_targets_on_python_lists_match_arrays(r, d, q_t, a):
 def test_batched_one_step_targets_pick_per_row():
     q_t = np.array([[1.0, 5.0], [3.0, 2.0]])
     np.testing.assert_allclose(R.sarsa_target(np.zeros(2), 1.0, q_t, np.array([0, 0])), [1, 3])
+    # Row i takes q_t[i, a_i] whatever the memory layout: C order, action-major (the batched
+    # engine's rows are a transposed view), and more leading axes.
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=(7, 5))
+    a = rng.integers(0, 5, size=7)
+    expected = q[np.arange(7), a]
+    for layout in (q, np.asfortranarray(q), np.ascontiguousarray(q.T).T):
+        np.testing.assert_array_equal(R.sarsa_target(0.0, 1.0, layout, a), expected)
+        np.testing.assert_array_equal(R.double_q_learning_target(0.0, 1.0, layout, a), expected)
+    np.testing.assert_array_equal(
+        R.sarsa_target(0.0, 1.0, q.reshape(7, 1, 5), a[:, None]), expected[:, None]
+    )
     np.testing.assert_allclose(R.q_learning_target(np.zeros(2), 0.5, q_t), [2.5, 1.5])
     assert R.td_error(1.0, 2.0, 0.5, 4.0) == 3.0
 
