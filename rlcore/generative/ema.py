@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from rlcore.registry import export
+from rlcore.torch_utils import polyak_update_
 from rlcore.validation import check_range
 
 __all__ = ["EMA", "ema_decay"]
@@ -60,8 +61,7 @@ class EMA:
                 "EMA.update got a model whose parameters differ from the averaged copy's; "
                 "update it with the same network it was built from."
             )
-        for name, p in params.items():
-            ema_params[name].lerp_(p.detach(), 1.0 - d)
+        polyak_update_((ema_params[name] for name in params), params.values(), 1.0 - d)
         ema_buffers = dict(self.averaged.named_buffers())
         for name, b in model.named_buffers():
             ema_buffers[name].copy_(b)

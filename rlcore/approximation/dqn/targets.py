@@ -23,13 +23,12 @@ Reinforcement Learning"; Schaul et al. (2016), "Prioritized Experience Replay"; 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from rlcore.returns import td_target
+from rlcore.torch_utils import polyak_update_  # re-exported: the target-network update
 
 __all__ = [
     "double_q_learning_targets",
@@ -146,26 +145,6 @@ def dueling_aggregate(value: Tensor, advantage: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def polyak_update_(target: Iterable[Tensor], online: Iterable[Tensor], tau: float) -> None:
-    """In place: theta_target <- tau theta_online + (1 - tau) theta_target.
-
-    tau = 1 is the periodic hard copy of Mnih et al. (2015); tau < 1 the soft ("Polyak") update
-    of Lillicrap et al. (2016), an exponential moving average of the online weights (the same
-    average as ``rlcore.generative.ema`` with decay 1 - tau, kept here so the RL layer does not
-    import the generative one).
-
-    Args:
-        target: the target network's tensors (updated in place).
-        online: the online network's tensors, in the same order.
-        tau: in (0, 1].
-    """
-    target, online = list(target), list(online)
-    if tau == 1.0:
-        torch._foreach_copy_(target, online)
-    else:
-        torch._foreach_lerp_(target, online, tau)
-
-
 def linear_schedule(step: int, start: float, end: float, duration: int) -> float:
     """start + (end - start) min(1, step / duration): the linear epsilon decay of Mnih et al.
     (2015) (1.0 to 0.1 over the first million frames) and of SB3's ``exploration_fraction``.
