@@ -161,6 +161,10 @@ def _bitmask_tables(n_actions: int, ndim: int) -> tuple[np.ndarray, ...]:
     bits = (np.arange(1 << shift)[:, None] >> np.arange(shift)) & 1  # (2**shift, shift)
     count = bits.sum(axis=1).astype(np.intp)
     nth = np.argsort(1 - bits, axis=1, kind="stable")  # (mask, j): set bits first
+    # Past the last set bit repeat it (u = 1 picks the last, as min(j, k - 1) would); mask 0
+    # (a row of NaNs) gives action 0.
+    last = nth[np.arange(1 << shift), np.maximum(count - 1, 0)]
+    nth = np.where(np.arange(shift) < np.maximum(count, 1)[:, None], nth, last[:, None])
     return weights, every, count, nth.T.reshape(-1).astype(np.intp), shift
 
 
@@ -246,6 +250,11 @@ def epsilon_greedy_action(
     n_actions = q.shape[-1]
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)
+        if not mask.any(axis=-1).all():
+            raise ValueError(
+                "epsilon_greedy_action got a mask row that offers no action; every row needs "
+                "at least one True (the actions its state offers)."
+            )
         q = np.where(mask, q, -np.inf)
     explore = np.asarray(u_explore) < epsilon
     if n_actions <= _BITMASK_MAX_ACTIONS:

@@ -140,6 +140,10 @@ def test_table_policy_round_trips_through_save_and_load(tmp_path):
 
 
 def test_bad_policy_arguments_are_explained():
+    with pytest.raises(ValueError, match="offers no action"):
+        P.epsilon_greedy_action(
+            np.zeros((2, 3)), 0.1, np.zeros(2), np.zeros(2), mask=[[1, 0, 0], [0, 0, 0]]
+        )
     with pytest.raises(ValueError, match=r"epsilon=1.5 is outside \[0, 1\]"):
         P.epsilon_greedy_probs(np.zeros(3), 1.5)
     with pytest.raises(ValueError, match=r"temperature=0"):
