@@ -65,7 +65,7 @@ def td_error(v_tm1: ArrayLike, r_t: ArrayLike, discount_t: ArrayLike, v_t: Array
 def _select(q_t: ArrayLike, a_t: ArrayLike) -> ArrayLike:
     """q_t[..., a_t]: one entry per row, for a list row, a 1-D array or a batch (..., A)."""
     if isinstance(q_t, np.ndarray) and q_t.ndim == 2:  # a batch of rows: a flat gather
-        n, n_actions = q_t.shape
+        n = q_t.shape[0]
         if q_t.flags.f_contiguous:  # action-major rows (the batched engine's): a view of (A, n)
             return q_t.T.reshape(-1)[np.asarray(a_t) * n + np.arange(n)]
         return q_t[np.arange(n), a_t]  # (both about 2x faster than take_along_axis)
