@@ -304,7 +304,7 @@ def _loop(env, learner, R, episodes, steps, max_len, rec: _Recorder, rng) -> Non
     learner.begin(live, s, rng)
     rec.measure(learner, live, np.zeros(R, dtype=np.int64))
     ep_return = np.zeros(R)
-    ep_len = np.zeros(R, dtype=np.int64)
+    ep_start = np.zeros(R, dtype=np.int64)  # the step t at which each run's episode began
     never = np.zeros(R, dtype=bool)
     t = 0
     while live.size:
@@ -316,16 +316,13 @@ def _loop(env, learner, R, episodes, steps, max_len, rec: _Recorder, rng) -> Non
         s_tp1, r_tp1, terminated = env.step(live, a_t, rng)
         if full:
             ep_return += r_tp1
-            ep_len += 1
-            lengths = ep_len
         else:
             ep_return[live] += r_tp1
-            lengths = ep_len[live] + 1
-            ep_len[live] = lengths
         if max_len is None:
             truncated = never if full else never[: live.size]
             done = terminated
         else:
+            lengths = t + 1 - (ep_start if full else ep_start[live])
             truncated = (lengths >= max_len) & ~terminated
             done = terminated | truncated
         # 2. runs whose episode ended and goes on restart now, before ``observe``: the
@@ -348,8 +345,8 @@ def _loop(env, learner, R, episodes, steps, max_len, rec: _Recorder, rng) -> Non
             info = {"next_obs": s_next}
         step = Transition(s_t, a_t, r_tp1, s_tp1, terminated, truncated, info)
         learner.observe(live, step, rng)
-        if full:
-            s = np.array(s_next, dtype=np.int64)
+        if full:  # a fresh array: the learner may keep the transition's
+            s = s_next if s_next is not s_tp1 else np.array(s_tp1, dtype=np.int64)
         else:
             s[live] = s_next
         if rec.step_rewards is not None:
@@ -359,9 +356,9 @@ def _loop(env, learner, R, episodes, steps, max_len, rec: _Recorder, rng) -> Non
         # 3. finished episodes: end-of-episode updates, records, restarted learners.
         if any_done:
             learner.end(ended, rng)
-            rec.episode_end(learner, ended, ep_return[ended], ep_len[ended])
+            rec.episode_end(learner, ended, ep_return[ended], t - ep_start[ended])
             ep_return[ended] = 0.0
-            ep_len[ended] = 0
+            ep_start[ended] = t
             if restart.size < ended.size:
                 live = live[rec.count[live] < episodes]
             if restart.size:

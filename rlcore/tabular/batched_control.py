@@ -148,12 +148,12 @@ class TDControl:
             target[cut] = sarsa_target(r_t[cut], discount_t[cut], q_cut, a_cut)
         self.values.update(runs, s, a, target, self.alpha[runs])
         if info is not None:
-            done = (terminated | truncated).nonzero()[0]
+            done = terminated | truncated
             # A_0 must see the updated Q: pick again where the update changed S_0's row.
-            redo = done[s[done] == s_next[done]]
+            redo = (done & (s == s_next)).nonzero()[0]
             if redo.size:
                 a_next[redo] = self._behave(runs[redo], s_next[redo], rng)
-            self.chosen[runs[done]] = True
+            self.chosen[runs] = done  # (``begin`` clears it once the next episode starts)
         self.next_a[runs] = a_next
 
     def end(self, runs: np.ndarray, rng: np.random.Generator) -> None:
