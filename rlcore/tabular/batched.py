@@ -50,7 +50,8 @@ Metric = Callable[[Any, np.ndarray], np.ndarray]  # (learner, runs (k,)) -> valu
 
 @runtime_checkable
 class BatchedLearner(Protocol):
-    """A tabular method for R runs at once. ``runs`` (k,) names the runs each call concerns.
+    """A tabular method for R runs at once. ``runs`` (k,) names the runs each call concerns,
+    in increasing order without repeats (so k = R means every run, in order).
 
     ``begin`` starts episodes (S_0 given); ``act`` returns A_t for states S_t; ``observe`` learns
     from the batch of transitions (S_t, A_t, R_{t+1}, S_{t+1}, terminated, truncated) as

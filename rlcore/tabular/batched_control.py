@@ -31,6 +31,8 @@ from rlcore.tabular.batched_learners import (
     masked_epsilon_greedy,
     masked_epsilon_greedy_probs,
     per_run_alpha,
+    put_runs,
+    take_runs,
 )
 from rlcore.tabular.policies import greedy_action
 from rlcore.types import Transition
@@ -108,7 +110,7 @@ class TDControl:
 
     def act(self, runs: np.ndarray, s_t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.config.method == "sarsa":
-            return self.next_a[runs]
+            return take_runs(self.next_a, runs)
         return self._behave(runs, s_t, rng)
 
     def observe(self, runs: np.ndarray, step: Transition, rng: np.random.Generator) -> None:
@@ -126,7 +128,7 @@ class TDControl:
         else:
             probs_t = masked_epsilon_greedy_probs(q_t, c.epsilon, mask_t)
             target = expected_sarsa_target(r_t, discount_t, q_t, probs_t)
-        self.values.update(runs, s, a, target, self.alpha[runs])
+        self.values.update(runs, s, a, target, take_runs(self.alpha, runs))
 
     def _sarsa(self, runs, step: Transition, discount_t, rng) -> None:
         """Sarsa's update; picks every run's next action in one batch, before Q(S, A) changes
@@ -146,15 +148,15 @@ class TDControl:
             q_cut = self.values.rows(runs[cut], s2[cut])
             a_cut = self._behave(runs[cut], s2[cut], rng, q_cut)
             target[cut] = sarsa_target(r_t[cut], discount_t[cut], q_cut, a_cut)
-        self.values.update(runs, s, a, target, self.alpha[runs])
+        self.values.update(runs, s, a, target, take_runs(self.alpha, runs))
         if info is not None:
             done = terminated | truncated
             # A_0 must see the updated Q: pick again where the update changed S_0's row.
             redo = (done & (s == s_next)).nonzero()[0]
             if redo.size:
                 a_next[redo] = self._behave(runs[redo], s_next[redo], rng)
-            self.chosen[runs] = done  # (``begin`` clears it once the next episode starts)
-        self.next_a[runs] = a_next
+            put_runs(self.chosen, runs, done)  # (``begin`` clears it for the next episode)
+        put_runs(self.next_a, runs, a_next)
 
     def end(self, runs: np.ndarray, rng: np.random.Generator) -> None:
         """Nothing at the end of an episode."""

@@ -1,7 +1,7 @@
 """Environments stepped for many independent runs at once, in NumPy (the batched engine's side).
 
 A ``BatchedEnv`` holds the per-run state of R independent copies of one environment and advances
-any subset of them with one call::
+any subset of them (run indices in increasing order, without repeats) with one call::
 
     env.start(R, rng)                       # allocate per-run state (step counters, hands, ...)
     s_0 = env.reset(runs, rng)              # new episodes for the runs in ``runs`` (k,)
@@ -132,12 +132,16 @@ class ModelBatchEnv:
     def step(
         self, runs: np.ndarray, a_t: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        s_t = self.s[runs]
+        every = len(runs) == len(self.s)  # runs are increasing and distinct: all of them
+        s_t = self.s if every else self.s[runs]
         s_tp1, r_tp1, term = self._stepper.sample(s_t, a_t, rng)
         if self.reward_std is not None:
             std = self.reward_std[s_t * self.n_actions + a_t]
             r_tp1 = r_tp1 + std * rng.standard_normal(len(std))
-        self.s[runs] = s_tp1
+        if every:
+            self.s = np.array(s_tp1, dtype=np.int64)
+        else:
+            self.s[runs] = s_tp1
         return s_tp1, r_tp1, term
 
 

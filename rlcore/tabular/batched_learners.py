@@ -32,6 +32,20 @@ from rlcore.tabular.policies import (
 )
 
 
+def take_runs(x: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """x[runs] as a new array. The engine passes increasing, distinct run indices, so when
+    there are as many as runs in x they are every run, and a plain copy replaces the gather."""
+    return x.copy() if len(runs) == len(x) else x[runs]
+
+
+def put_runs(x: np.ndarray, runs: np.ndarray, values: Any) -> None:
+    """x[runs] = values, a whole-array assignment when ``runs`` is every run (``take_runs``)."""
+    if len(runs) == len(x):
+        x[...] = values
+    else:
+        x[runs] = values
+
+
 def per_run_alpha(alpha: Any, runs: int) -> np.ndarray:
     """A step size for each run, (R,): a scalar in (0, 1] or an (R,) array of them."""
     if np.ndim(alpha) == 0:
