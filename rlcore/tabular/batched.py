@@ -228,8 +228,8 @@ def run_batched(
         returns=rec.returns[:, : rec.width()],
         lengths=rec.lengths[:, : rec.width()],
         metrics={k: v[:, : rec.width() + 1] for k, v in rec.metric_values.items()},
-        step_rewards=rec.step_rewards,
-        step_done=rec.step_done,
+        step_rewards=None if rec.step_rewards is None else np.ascontiguousarray(rec.step_rewards.T),
+        step_done=None if rec.step_done is None else np.ascontiguousarray(rec.step_done.T),
         learner=learner,
         wall_time=time.perf_counter() - t0,
         config={
@@ -268,8 +268,9 @@ class _Recorder:
         self.returns = np.full((runs, width), np.nan)
         self.lengths = np.zeros((runs, width), dtype=np.int64)
         self.metric_values = {k: np.full((runs, width + 1), np.nan) for k in metrics}
-        self.step_rewards = None if steps is None else np.zeros((runs, steps))
-        self.step_done = None if steps is None else np.zeros((runs, steps), dtype=bool)
+        # Step mode records every step time-major, (T, R): step t writes one contiguous row.
+        self.step_rewards = None if steps is None else np.zeros((steps, runs))
+        self.step_done = None if steps is None else np.zeros((steps, runs), dtype=bool)
 
     def width(self) -> int:
         return (
@@ -350,9 +351,9 @@ def _loop(env, learner, R, episodes, steps, max_len, rec: _Recorder, rng) -> Non
             s = s_next if s_next is not s_tp1 else np.array(s_tp1, dtype=np.int64)
         else:
             s[live] = s_next
-        if rec.step_rewards is not None:
-            rec.step_rewards[live, t] = r_tp1
-            rec.step_done[live, t] = done
+        if rec.step_rewards is not None:  # step mode: every run is live
+            rec.step_rewards[t] = r_tp1
+            rec.step_done[t] = done
         t += 1
         # 3. finished episodes: end-of-episode updates, records, restarted learners.
         if any_done:
