@@ -47,7 +47,10 @@ NAMESPACES: tuple[str, ...] = (
     "flows",  # normalizing / continuous flows
     "guidance",  # guidance rules
     "networks",  # neural network modules
-    "ensembles",  # value ensembles
+    "ensembles",  # value ensembles: reductions over a member axis
+    "estimators",  # batch value estimators (FQI, boosted FQI, stacking, OPE)
+    "sdes",  # score SDEs (VP, sub-VP, VE)
+    "planners",  # trajectory planners built on generative models (Diffuser, ...)
     "suites",  # benchmark suites
     "backends",  # benchmark execution backends
     "figures",  # book-figure reproductions
