@@ -71,15 +71,22 @@ def test_buffer_state_dict_round_trip_samples_alike(kind):
 
 
 def test_a_field_added_to_a_buffer_is_saved_without_further_code():
-    buffer = ReplayBuffer(10, (2,))
-    buffer.mask = np.arange(10 * 3, dtype=np.float32).reshape(10, 3)  # as another agent might add
+    # The bootstrap masks of the ensemble agents (mask_size) were added after state_dict was
+    # written; so is any other array attribute.
+    buffer = PrioritizedReplay(10, (2,), mask_size=3)
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(4, 2)).astype(np.float32)
+    masks = rng.integers(0, 2, (4, 3)).astype(np.float32)
+    buffer.add(obs, np.arange(4), np.ones(4), np.ones(4), obs, masks)
+    buffer.storage.extra = np.arange(10, dtype=np.int16)
     state = buffer.state_dict()
-    assert "mask" in state
-    other = ReplayBuffer(10, (2,))
-    other.mask = np.zeros((10, 3), dtype=np.float32)
+    assert {"storage.masks", "storage.mask_size", "storage.extra"} <= set(state)
+    other = PrioritizedReplay(10, (2,), mask_size=3)
+    other.storage.extra = np.zeros(10, dtype=np.int16)
     other.load_state_dict(state)
-    np.testing.assert_array_equal(other.mask, buffer.mask)
-    buffer.thing = object()
+    np.testing.assert_array_equal(other.storage.masks[:4], masks)
+    np.testing.assert_array_equal(other.storage.extra, np.arange(10))
+    buffer.storage.thing = object()
     with pytest.raises(TypeError, match=r"ReplayBuffer\.thing holds a object.*state_dict"):
         buffer.state_dict()
 
