@@ -217,8 +217,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise
         checkpoint = None  # a tabular agent: its checkpoint (rlcore.save) is its whole state
     if args.resume is None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "train.json").write_text(json.dumps(spec, indent=1))
+        from rlcore.checkpoint import atomic_write_text
+
+        atomic_write_text(out / "train.json", json.dumps(spec, indent=1))
     history = rlcore.run(
         agent,
         env,
