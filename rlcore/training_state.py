@@ -577,10 +577,9 @@ def read_training_state(directory: str | Path) -> TrainingState:
 
 def check_resumable(agent: Any) -> None:
     """Raise TypeError unless ``agent`` implements ``training_state`` / ``load_training_state``."""
-    if not (
-        callable(getattr(agent, "training_state", None))
-        and callable(getattr(agent, "load_training_state", None))
-    ):
+    from rlcore.protocols import Resumable
+
+    if not isinstance(agent, Resumable):
         raise TypeError(
             f"{type(agent).__name__} cannot write training checkpoints: implement "
             "training_state() -> (config, arrays) and load_training_state(config, arrays) "
