@@ -103,7 +103,15 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.envs.gambler",
         "rlcore.envs.jacks_car_rental",
     ),
-    "datasets": ("rlcore.data",),
+    "datasets": ("rlcore.data", "rlcore.ensemble.estimators.datasets"),
+    "estimators": (
+        "rlcore.ensemble.estimators.base",
+        "rlcore.ensemble.estimators.fqi",
+        "rlcore.ensemble.estimators.values",
+        "rlcore.ensemble.estimators.stacking",
+        "rlcore.ensemble.estimators.ope",
+        "rlcore.ensemble.calibration",
+    ),
     "figures": (
         "rlcore.book.ch4",
         "rlcore.book.ch5",
@@ -115,6 +123,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.book.ch10",
         "rlcore.book.ch11",
         "rlcore.book.ch12_approx",
+        "rlcore.book.estimators",
     ),
 }
 
