@@ -99,7 +99,11 @@ def _named(members: Any) -> list[tuple[str, Any]]:
                 f"estimators.stacked_value: member {i} ({est!r}) has no fit/predict; members are "
                 "value estimators such as estimators.mc_value, td_value, lstd_value."
             )
-        named.append((str(name or display_name(est)), est))
+        if name is None:  # automatic names are numbered on repeats: lstd_value, lstd_value_2
+            base = display_name(est)
+            taken = sum(1 for n, _ in named if n == base or n.startswith(f"{base}_"))
+            name = base if taken == 0 else f"{base}_{taken + 1}"
+        named.append((str(name), est))
     names = [n for n, _ in named]
     if len(set(names)) != len(names):
         raise ValueError(f"member names must be distinct, got {names}; name them with pairs.")
