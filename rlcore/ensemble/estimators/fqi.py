@@ -33,6 +33,7 @@ import numpy as np
 
 from rlcore.ensemble.estimators.base import (
     Estimator,
+    LeastSquares,
     Monitor,
     as_steps,
     check_actions,
@@ -82,6 +83,32 @@ def _check_iterations(estimator: Any) -> None:
     check_int("max_iterations", estimator.max_iterations, 1)
 
 
+def _per_action_fitter(
+    regressor: Any, x: np.ndarray, a: np.ndarray, n_actions: int, what: str
+) -> Callable[[np.ndarray], list[Any]]:
+    """y -> the A regressors fit on (x, y) per action. The built-in least squares (no
+    intercept) factors its d x d system once, since only the targets change between
+    iterations: coef_a = (X_a^T X_a + alpha I)^{-1} X_a^T y_a, the same solve as its fit."""
+    if not (type(regressor) is LeastSquares and not regressor.fit_intercept):
+        return lambda y: fit_per_action(regressor, x, a, y, n_actions, what)
+    fit_per_action(regressor, x, a, np.zeros(a.shape[0]), n_actions, what)  # validates once
+    rows = [a == action for action in range(n_actions)]
+    alpha = regressor.alpha
+    solves = [
+        np.linalg.solve(x[r].T @ x[r] + alpha * np.eye(x.shape[1]), x[r].T) for r in rows
+    ]  # (d, n_a) each
+
+    def fit(y: np.ndarray) -> list[Any]:
+        fitted = []
+        for r, solve in zip(rows, solves):
+            reg = LeastSquares(alpha=alpha)
+            reg.coef_, reg.intercept_ = solve @ y[r], 0.0
+            fitted.append(reg)
+        return fitted
+
+    return fit
+
+
 def _iterate(
     estimator: Any,
     problem: _QProblem,
@@ -98,9 +125,10 @@ def _iterate(
     cap = fixed if fixed is not None else estimator.max_iterations
     changes: list[float] = []
     estimator.converged_ = False
+    fit = _per_action_fitter(p.regressor, p.x_tm1, p.a_tm1, A, what)
     for k in range(1, cap + 1):
         y = p.r_t + p.discount_t * backup(q_t)  # (N,) the regression targets
-        regressors = fit_per_action(p.regressor, p.x_tm1, p.a_tm1, y, A, what)
+        regressors = fit(y)
         new_tm1 = predict_per_action(regressors, p.x_tm1)
         new_t = predict_per_action(regressors, p.x_t)
         changes.append(float(max(np.abs(new_tm1 - q_tm1).max(), np.abs(new_t - q_t).max())))
@@ -290,11 +318,12 @@ class BoostedFQI(Estimator):
         q_tm1 = np.zeros((p.steps.n_steps, p.n_actions))  # Q_{k-1}(S_t, .)
         q_t = np.zeros_like(q_tm1)  # Q_{k-1}(S_{t+1}, .)
         self.estimators_ = []
+        fit = _per_action_fitter(p.regressor, p.x_tm1, p.a_tm1, p.n_actions, what)
         for k in range(1, K + 1):
             # 1. the Bellman residual of the current sum at the sampled pairs (eq. 4)
             y = p.r_t + p.discount_t * q_t.max(axis=1) - q_tm1[p.rows, p.a_tm1]
             # 2. a weak regressor per action fit to it, 3. added with shrinkage
-            stage = fit_per_action(p.regressor, p.x_tm1, p.a_tm1, y, p.n_actions, what)
+            stage = fit(y)
             q_tm1 = q_tm1 + lr * predict_per_action(stage, p.x_tm1)
             q_t = q_t + lr * predict_per_action(stage, p.x_t)
             self.estimators_.append(stage)
