@@ -225,8 +225,11 @@ def test_opera_weights_follow_the_known_variances():
     rng = np.random.default_rng(0)
     ests = [("a", Noisy(0)), ("b", Noisy(1))]
     opera = rlcore.make("estimators.opera", ests, n_bootstrap=400, seed=0)
-    opera.fit(_columns(rng, 400, [1.0, 2.0]))
+    data = _columns(rng, 400, [1.0, 2.0])
+    opera.fit(data)
     assert opera.weights_ == pytest.approx([0.8, 0.2], abs=0.07)
+    again = OPERA(ests, n_bootstrap=400, seed=0).fit(data)  # same seed, same numbers
+    np.testing.assert_array_equal(again.weights_, opera.weights_)
     assert opera.value_ == pytest.approx(opera.weights_ @ opera.estimates_)
     np.testing.assert_allclose(opera_weights(np.diag([1.0, 4.0])), [0.8, 0.2])
     np.testing.assert_allclose(opera_weights(np.ones((2, 2))), [0.5, 0.5])  # redundant pair
