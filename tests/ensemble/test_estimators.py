@@ -278,3 +278,16 @@ def _steps(n=4, **override):
 def test_bad_input_is_refused_with_a_message(make, data, error, match):
     with pytest.raises(error, match=match):
         make().fit(data)
+
+
+def test_importing_the_estimators_imports_neither_sklearn_nor_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, rlcore; rlcore.names('estimators.'); "
+        "bad = [m for m in ('sklearn', 'torch') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
