@@ -104,8 +104,16 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.envs.gambler",
         "rlcore.envs.jacks_car_rental",
     ),
-    "datasets": ("rlcore.data",),
     "ensembles": ("rlcore.ensemble.reductions",),
+    "datasets": ("rlcore.data", "rlcore.ensemble.estimators.datasets"),
+    "estimators": (
+        "rlcore.ensemble.estimators.base",
+        "rlcore.ensemble.estimators.fqi",
+        "rlcore.ensemble.estimators.values",
+        "rlcore.ensemble.estimators.stacking",
+        "rlcore.ensemble.estimators.ope",
+        "rlcore.ensemble.calibration",
+    ),
     "figures": (
         "rlcore.book.ch4",
         "rlcore.book.ch5",
@@ -117,6 +125,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.book.ch10",
         "rlcore.book.ch11",
         "rlcore.book.ch12_approx",
+        "rlcore.book.estimators",
     ),
 }
 

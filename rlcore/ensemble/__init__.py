@@ -6,4 +6,5 @@ it too), ``members`` (stacked torch parameters with loop / vmap / batched-linear
 ``bagging`` (bootstrap masks, head sampling, out-of-bag evaluation), ``estimators`` (batch value
 estimators: FQI, boosted FQI, stacking, OPERA). This package imports no agent and, at import
 time, no torch.
+``calibration``: spread across members or boosting stages, and its check against DP truth.
 """

@@ -393,7 +393,8 @@ def sample_episodes(
 
     Returns:
         dict with ``states`` (N, L) S_t, ``actions`` (N, L) A_t, ``rewards`` (N, L) R_{t+1},
-        ``lengths`` (N,); entries past an episode's length are 0. L is the longest episode.
+        ``next_states`` (N, L) S_{t+1}, ``lengths`` (N,); entries past an episode's length are
+        0. L is the longest episode.
     """
     from rlcore.tabular.policies import check_probability_table, sample_action
 
@@ -407,7 +408,7 @@ def sample_episodes(
     benv.start(n, rng)
     live = np.arange(n)
     s = benv.reset(live, rng)
-    states, actions, rewards = [], [], []
+    states, actions, rewards, next_states = [], [], [], []
     lengths = np.zeros(n, dtype=np.int64)
     t = 0
     while live.size:
@@ -418,7 +419,7 @@ def sample_episodes(
             )
         a = sample_action(pi[s], rng.random(live.size)) if pi.shape[1] > 1 else np.zeros_like(s)
         s2, r, term = benv.step(live, a, rng)
-        for store, x in ((states, s), (actions, a), (rewards, r)):
+        for store, x in ((states, s), (actions, a), (rewards, r), (next_states, s2)):
             row = np.zeros(n, dtype=np.asarray(x).dtype)
             row[live] = x
             store.append(row)
@@ -429,5 +430,6 @@ def sample_episodes(
         "states": np.stack(states, axis=1),
         "actions": np.stack(actions, axis=1),
         "rewards": np.stack(rewards, axis=1),
+        "next_states": np.stack(next_states, axis=1),
         "lengths": lengths,
     }

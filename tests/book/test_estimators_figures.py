@@ -1,0 +1,78 @@
+"""The value-ensemble studies (rlcore/book/estimators.py): their pieces on tiny settings by
+default, the quick figures and the thin scripts behind the slow marker."""
+
+import py_compile
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from figure_contract import well_formed
+
+import rlcore
+from rlcore.book import estimators as study
+from rlcore.tabular import planning
+from rlcore.tabular.mdp import random_mdp
+
+FIGURES = ("boosted_fqi", "stacked_value", "opera")
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def test_figures_are_registered():
+    for name in FIGURES:
+        assert rlcore.get(f"figures.{name}") is getattr(study, name)
+
+
+def test_boosting_curve_pieces_on_a_tiny_mdp():
+    pytest.importorskip("sklearn")
+    mdp = random_mdp(8, 2, np.random.default_rng(0))
+    q_star = planning.value_iteration(mdp, 0.8).q
+    fqi, boosted = study.fqi_curves(mdp, q_star, 0.8, 3, 6, 800, np.random.default_rng(1))
+    assert fqi.shape == boosted.shape == (6,)
+    assert np.all(np.isfinite(fqi)) and boosted[-1] < boosted[0]
+
+
+def test_stacking_pieces_on_the_five_state_walk():
+    task = study._prediction_tasks(0)[0]
+    assert task["name"] == "walk5"
+    res = study.stacking_errors(task, 1, seed=0)
+    assert {"stack_td", "stack_nnls", "mc", "lstd"} <= set(res)
+    assert res["_spread"].shape == res["_abs_err"].shape == (5,)
+
+
+def test_ope_pieces_on_a_tiny_mdp():
+    mdp = random_mdp(5, 2, np.random.default_rng(0), terminal_prob=0.3)
+    b = np.full((5, 2), 0.5)
+    sq = study.ope_errors(mdp, b, b, 0.9, 0.0, 20, 1, 3, seed=0)
+    assert set(sq) == {"is", "wis", "dr", "fqe", "opera"}
+
+
+@pytest.mark.parametrize("script", sorted(BENCH.glob("estimators_*.py")), ids=lambda p: p.name)
+def test_scripts_compile(script, tmp_path):
+    py_compile.compile(str(script), cfile=str(tmp_path / "x.pyc"), doraise=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FIGURES)
+def test_quick_figures_are_well_formed(name, tmp_path):
+    result = rlcore.get(f"figures.{name}")(tmp_path, quick=True, seed=1)
+    well_formed(result, tmp_path, FIGURES)
+
+
+@pytest.mark.slow
+def test_script_runs_quick(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "estimators_boosted_fqi.py"),
+            "--out",
+            str(tmp_path),
+            "--quick",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    assert (tmp_path / "boosted_fqi.png").exists()
