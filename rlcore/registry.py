@@ -78,16 +78,22 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
     "backends": ("rlcore.bench.backends",),
     "policies": ("rlcore.policies", "rlcore.tabular.policies", "rlcore.diffusion_policy"),
     "schedules": ("rlcore.generative.schedules",),
-    "samplers": ("rlcore.generative.samplers",),
+    "samplers": (
+        "rlcore.generative.samplers",
+        "rlcore.generative.dpm_solver",
+        "rlcore.generative.edm",
+    ),
     "objectives": (
         "rlcore.generative.diffusion",
         "rlcore.generative.flow_matching",
         "rlcore.diffusion_policy.regression",
+        "rlcore.generative.edm",
     ),
     "guidance": ("rlcore.generative.guidance",),
     "networks": (
         "rlcore.generative.networks",
         "rlcore.generative.ema",
+        "rlcore.generative.dit",
         "rlcore.approximation.dqn.networks",
     ),
     "envs": (
