@@ -94,6 +94,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.generative.networks",
         "rlcore.generative.ema",
         "rlcore.generative.dit",
+        "rlcore.generative.adapters",
         "rlcore.approximation.dqn.networks",
     ),
     "envs": (
