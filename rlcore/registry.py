@@ -88,6 +88,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.generative.flow_matching",
         "rlcore.diffusion_policy.regression",
         "rlcore.generative.edm",
+        "rlcore.generative.consistency",
     ),
     "guidance": ("rlcore.generative.guidance",),
     "networks": (
@@ -95,6 +96,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.generative.ema",
         "rlcore.generative.dit",
         "rlcore.generative.adapters",
+        "rlcore.generative.latent",
         "rlcore.approximation.dqn.networks",
     ),
     "envs": (
