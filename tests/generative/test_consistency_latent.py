@@ -6,7 +6,6 @@ import torch
 from rlcore import registry
 from rlcore.generative.consistency import Consistency, consistency_scalings
 from rlcore.generative.edm import EDM
-from rlcore.generative.latent import ChunkAutoencoder
 from rlcore.generative.networks import MLPDenoiser
 
 torch.set_num_threads(1)
