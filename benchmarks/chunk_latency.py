@@ -26,6 +26,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from diffusion_policy_latency import _cuda_graph  # benchmarks/ is on sys.path
 
 from rlcore.generative import Diffusion
 from rlcore.generative.capture import sample_static, static_plan
@@ -80,18 +81,8 @@ def _runner(net, loop: str, sampler: str, steps: int, device, graph: bool):
     if loop == "static":
         plan = static_plan(model, sampler, steps, device=device)
         x_T = torch.randn(shape, generator=gen, device=device)
-        if not graph:
-            return lambda: sample_static(net, plan, x_T, cond)
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(3):
-                sample_static(net, plan, x_T, cond)
-        torch.cuda.current_stream().wait_stream(stream)
-        cuda_graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(cuda_graph):
-            out = sample_static(net, plan, x_T, cond)  # noqa: F841  (static output buffer)
-        return cuda_graph.replay
+        run = lambda: sample_static(net, plan, x_T, cond)  # noqa: E731
+        return _cuda_graph(run) if graph else run
     scheduler = _diffusers_scheduler(model, sampler)
 
     def run():
