@@ -40,11 +40,12 @@ def edm_policy(
     steps: int = 10,
     solver: Literal["heun", "euler"] = "heun",
     sigma_data: float = 0.5,
+    sigma_max: float = 80.0,
     seed: int | None = 0,
 ) -> ActionChunkPolicy:
     """EDM action-chunk policy (preconditioned, log-normal sigmas); ``steps`` grid steps of the
-    Heun sampler (2 steps - 1 network calls); untrained until ``fit``."""
-    kwargs = {"sigma_data": sigma_data, "solver": solver}
+    Heun sampler (2 steps - 1 network calls) from ``sigma_max``; untrained until ``fit``."""
+    kwargs = {"sigma_data": sigma_data, "solver": solver, "sigma_max": sigma_max}
     sampling = SamplingConfig(check_int("steps", steps, 1))
     return _build("objectives.edm", dataset, kwargs, chunk, network, sampling, seed)
 
