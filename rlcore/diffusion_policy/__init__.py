@@ -3,11 +3,16 @@
 - ``policies.diffusion`` / ``policies.flow`` / ``policies.gaussian_bc``: constructors of an
   ``ActionChunkPolicy`` (``policies.action_chunk``) with a diffusion, flow-matching or MSE
   objective; ``fit(dataset)`` trains it by behaviour cloning, ``rlcore.run`` evaluates it.
+- ``policies.edm`` / ``policies.consistency`` (``consistency``): EDM training and its one- or
+  two-step consistency distillation; ``policies.latent_diffusion`` (``latent``): diffusion in a
+  chunk autoencoder's latent.
 - ``objectives.mse_regression``: the MSE baseline as a ``GenerativeModel``.
 - ``chunk_indices``, ``MinMaxNormalizer``: training windows and [-1, 1] normalisation.
 """
 
 from rlcore.diffusion_policy.chunking import MinMaxNormalizer, chunk_indices
+from rlcore.diffusion_policy.consistency import consistency_policy, edm_policy
+from rlcore.diffusion_policy.latent import LatentDiffusionPolicy, latent_diffusion_policy
 from rlcore.diffusion_policy.policy import (
     ActionChunkPolicy,
     ChunkConfig,
@@ -23,13 +28,17 @@ from rlcore.diffusion_policy.regression import MSERegression
 __all__ = [
     "ActionChunkPolicy",
     "ChunkConfig",
+    "LatentDiffusionPolicy",
     "MSERegression",
     "MinMaxNormalizer",
     "NetworkConfig",
     "SamplingConfig",
     "TrainConfig",
     "chunk_indices",
+    "consistency_policy",
     "diffusion_policy",
+    "edm_policy",
     "flow_policy",
     "gaussian_bc_policy",
+    "latent_diffusion_policy",
 ]

@@ -46,6 +46,8 @@ OBJECTIVES: tuple[str, ...] = (
     "objectives.diffusion",
     "objectives.flow_matching",
     "objectives.mse_regression",
+    "objectives.edm",
+    "objectives.consistency",
 )
 
 
@@ -73,21 +75,24 @@ class ChunkConfig:
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    """The denoiser: ``networks.mlp_denoiser`` on the flattened chunk or ``networks.unet1d``.
+    """The denoiser: ``networks.mlp_denoiser`` on the flattened chunk, ``networks.unet1d`` or
+    ``networks.dit1d`` (one token per action).
 
-    ``down_dims`` and ``kernel_size`` are the U-Net's; ``hidden`` and ``depth`` the MLP's.
+    ``down_dims`` and ``kernel_size`` are the U-Net's; ``hidden`` and ``depth`` the MLP's (and
+    the DiT's width and depth, with ``heads``).
     Diffusion Policy's CNN uses ``unet1d`` with down_dims (256, 512, 1024) (about 66M weights).
     """
 
-    kind: Literal["mlp", "unet1d"] = "mlp"
+    kind: Literal["mlp", "unet1d", "dit1d"] = "mlp"
     hidden: int = 256
     depth: int = 3
     down_dims: tuple[int, ...] = (64, 128, 256)
     kernel_size: int = 5
     time_embed_dim: int = 64
+    heads: int = 4
 
     def __post_init__(self) -> None:
-        check_choice("network kind", self.kind, ("mlp", "unet1d"))
+        check_choice("network kind", self.kind, ("mlp", "unet1d", "dit1d"))
         object.__setattr__(self, "down_dims", tuple(self.down_dims))
 
     def build(self, horizon: int, action_dim: int, cond_dim: int) -> nn.Module:
@@ -98,6 +103,16 @@ class NetworkConfig:
                 cond_dim,
                 hidden=self.hidden,
                 depth=self.depth,
+                time_embed_dim=self.time_embed_dim,
+            )
+        if self.kind == "dit1d":
+            return make(
+                "networks.dit1d",
+                action_dim,
+                cond_dim,
+                width=self.hidden,
+                depth=self.depth,
+                heads=self.heads,
                 time_embed_dim=self.time_embed_dim,
             )
         return make(
@@ -256,8 +271,9 @@ class ActionChunkPolicy:
         obs_history = np.asarray(obs_history, dtype=np.float64)
         expected = (self.chunk.n_obs_steps, self.obs_dim)
         if obs_history.ndim != 3 or obs_history.shape[1:] != expected:
-            raise ValueError(f"obs_history must be (B, {expected[0]}, {expected[1]}), got "
-                             f"{obs_history.shape}.")
+            raise ValueError(
+                f"obs_history must be (B, {expected[0]}, {expected[1]}), got {obs_history.shape}."
+            )
         chunk = self._sample_normalized(self.obs_normalizer.normalize(obs_history))
         return self.action_normalizer.unnormalize(chunk)
 
@@ -293,13 +309,17 @@ class ActionChunkPolicy:
         Returns:
             x0 (N, *x_shape) action chunks and cond (N, To * obs_dim) observation histories.
         """
+        x0, cond = self.chunk_windows(dataset)
+        return x0.reshape(len(x0), *self.x_shape), cond
+
+    def chunk_windows(self, dataset: EpisodeDataset) -> tuple[Tensor, Tensor]:
+        """As ``training_windows`` with the chunks unflattened: x0 (N, H, action_dim)."""
         obs, actions = _flat_obs_actions(dataset, self.obs_dim, self.action_dim)
         obs_idx, act_idx = chunk_indices(
             dataset.episode_lengths, self.chunk.n_obs_steps, self.chunk.horizon
         )
         cond = self.obs_normalizer.normalize(obs)[obs_idx].reshape(len(obs_idx), -1)
         x0 = self.action_normalizer.normalize(actions)[act_idx]  # (N, H, A)
-        x0 = x0.reshape(len(act_idx), *self.x_shape)
         return torch.as_tensor(x0, dtype=torch.float32), torch.as_tensor(cond, dtype=torch.float32)
 
     def fit(

@@ -16,6 +16,10 @@ Modules (public names in the registry):
 - ``guidance``: ``guidance.classifier_free`` (with condition dropout), ``guidance.classifier``.
 - ``networks``: ``networks.mlp_denoiser``, ``networks.unet1d``; ``ema``: ``networks.ema``.
 - ``train``: the training loop; ``toy``: 2-D densities; ``metrics``: MMD and sliced Wasserstein.
+- ``dit`` (``networks.dit1d``), ``adapters`` (``networks.controlnet``), ``latent``
+  (``networks.chunk_autoencoder``), ``dpm_solver`` (``samplers.dpm_solver_pp``), ``edm``
+  (``samplers.edm_euler``, ``.edm_heun``, ``objectives.edm``), ``consistency``
+  (``objectives.consistency``), ``capture`` (a capture-safe static sampling loop).
 """
 
 from rlcore.generative import guidance, metrics, networks, samplers, schedules, toy

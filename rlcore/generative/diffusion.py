@@ -23,6 +23,7 @@ from torch import Tensor
 
 from rlcore import registry
 from rlcore.generative import _checks, schedules
+from rlcore.generative.dpm_solver import DPMSolverPPSampler
 from rlcore.generative.guidance import (
     ClassifierFree,
     ClassifierGuidance,
@@ -38,7 +39,7 @@ __all__ = ["Diffusion", "Prediction", "prediction_target", "q_sample", "split_pr
 
 Prediction = Literal["epsilon", "x0", "v"]
 PREDICTIONS = ("epsilon", "x0", "v")
-SAMPLERS = ("ddpm", "ddim")
+SAMPLERS = ("ddpm", "ddim", "dpm_solver_pp")
 
 
 def _bcast(alpha_bar_t: Tensor, x: Tensor) -> Tensor:
@@ -100,7 +101,7 @@ class Diffusion:
         schedule: a schedule name ("linear", "cosine", "sigmoid", "vp_short") or object.
         num_train_steps: K, the number of discrete training steps.
         prediction: what the network predicts: "epsilon", "x0" or "v".
-        sampler: "ddpm" (ancestral) or "ddim".
+        sampler: "ddpm" (ancestral), "ddim" or "dpm_solver_pp" (``samplers.dpm_solver_pp``).
         eta: DDIM stochasticity in [0, 1] (ignored by "ddpm").
         clip_sample: clip x0_hat to [-c, c] while sampling; None for no clipping.
         sample_steps: default number of sampling steps (None: num_train_steps).
@@ -153,6 +154,8 @@ class Diffusion:
         name = check_choice("sampler", self.sampler if sampler is None else sampler, SAMPLERS)
         if name == "ddpm":
             return DDPMSampler(self.alpha_bar, clip_sample=self.clip_sample)
+        if name == "dpm_solver_pp":  # samplers.dpm_solver_pp, second order, logSNR grid
+            return DPMSolverPPSampler(self.alpha_bar, clip_sample=self.clip_sample)
         return DDIMSampler(
             self.alpha_bar, eta=self.eta if eta is None else eta, clip_sample=self.clip_sample
         )

@@ -15,6 +15,7 @@ from rlcore.generative.diffusion import (
     q_sample,
     split_prediction,
 )
+from rlcore.generative.edm import EDM
 from rlcore.generative.flow_matching import SOLVERS
 from rlcore.generative.samplers import (
     DDIMSampler,
@@ -173,6 +174,8 @@ def _model_for(name):
         return Diffusion("cosine", 20, sampler=short, eta=0.5), 20
     if short in SOLVERS:
         return FlowMatching(solver=short), 50
+    if short in ("edm_euler", "edm_heun"):  # objectives.edm (issue 18)
+        return EDM(solver=short[4:]), 50
     raise AssertionError(f"sampler {name} is not reachable from any GenerativeModel")
 
 
@@ -183,7 +186,8 @@ def _toy_net(x_t, t, cond=None):
 @pytest.mark.parametrize("name", registry.names("samplers."))
 def test_sampler_contract(name):
     model, max_steps = _model_for(name)
-    for steps in (1, 2, max_steps):
+    low = 2 if name == "samplers.dpm_solver_pp" else 1  # second order: refuses one step
+    for steps in (low, 2, max_steps):
         a = model.sample(_toy_net, (16, 3), steps=steps, generator=torch.Generator().manual_seed(5))
         b = model.sample(_toy_net, (16, 3), steps=steps, generator=torch.Generator().manual_seed(5))
         c = model.sample(_toy_net, (16, 3), steps=steps, generator=torch.Generator().manual_seed(6))
@@ -198,12 +202,16 @@ def test_sampler_contract(name):
     sampler = registry.get(name)
     obj = sampler(model.alpha_bar) if isinstance(model, Diffusion) else sampler()
     grid = obj.set_timesteps(4)
-    assert torch.all(grid[1:] < grid[:-1])
-    with pytest.raises(ValueError, match="i=4"):
-        if isinstance(model, Diffusion):
-            obj.step(4, torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3))
+    if name == "samplers.edm_heun":  # Heun evaluates at the inner grid points twice
+        assert torch.all(grid[1:] <= grid[:-1])
+    else:
+        assert torch.all(grid[1:] < grid[:-1])
+    n = len(grid) - 1 if isinstance(model, FlowMatching) else len(grid)  # EDM Heun: 2S - 1 calls
+    with pytest.raises(ValueError, match=f"i={n}"):
+        if not isinstance(model, FlowMatching):
+            obj.step(n, torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3))
         else:
-            obj.step(4, lambda x, t: x, torch.zeros(2, 3))
+            obj.step(n, lambda x, t: x, torch.zeros(2, 3))
 
 
 def test_bad_configuration_and_inputs_raise():
