@@ -31,10 +31,9 @@ from rlcore.tabular.base import (
     check_epsilon,
     check_gamma,
     check_initial,
-    check_n,
 )
 from rlcore.types import Transition
-from rlcore.validation import check_range
+from rlcore.validation import check_int, check_range
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,9 @@ class DynaConfig:
     """Settings of Dyna-Q, Dyna-Q+ and prioritized sweeping.
 
     Attributes:
-        n: planning steps per real step, >= 1 (the book's n).
+        n: planning steps per real step, >= 0 (the book's n; 0 is its direct-RL curve in
+            Figure 8.2: one-step tabular Q-learning, the same numbers as ``agents.q_learning``
+            with the same seed).
         alpha: step size in (0, 1].
         epsilon: exploration probability in [0, 1] (epsilon-greedy in Q).
         gamma: discount in [0, 1].
@@ -60,7 +61,12 @@ class DynaConfig:
     theta: float = 1e-4
 
     def __post_init__(self) -> None:
-        check_n(self.n, "planning steps per real step")
+        check_int(
+            "n",
+            self.n,
+            0,
+            hint="n counts planning steps per real step: 0 (direct RL only, Q-learning) or more.",
+        )
         check_alpha(self.alpha)
         check_epsilon(self.epsilon)
         check_gamma(self.gamma)
