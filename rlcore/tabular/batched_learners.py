@@ -22,7 +22,6 @@ from rlcore.tabular.base import check_alpha
 from rlcore.tabular.policies import (
     epsilon_greedy_action,
     epsilon_greedy_probs,
-    greedy_probs,
 )
 
 
@@ -74,10 +73,7 @@ def masked_epsilon_greedy_probs(
     q_s: np.ndarray, epsilon: float, mask_s: np.ndarray | None
 ) -> np.ndarray:
     """pi(. | s) of ``masked_epsilon_greedy``, (k, A)."""
-    if mask_s is None:
-        return epsilon_greedy_probs(q_s, epsilon)
-    offered = mask_s / mask_s.sum(axis=-1, keepdims=True)
-    return epsilon * offered + (1 - epsilon) * greedy_probs(np.where(mask_s, q_s, -np.inf))
+    return epsilon_greedy_probs(q_s, epsilon, mask_s)
 
 
 class ActionValues:

@@ -131,7 +131,7 @@ class _DynaBase(ControlAgent):
     def _q_update(self, s: int, a: int, r: float, s2: int, terminated: bool) -> float:
         """One Q-learning update; returns the TD error before it."""
         c = self.config
-        target = r if terminated else q_learning_target(r, c.gamma, self._q[s2])
+        target = r if terminated else q_learning_target(r, c.gamma, self._row(s2))
         delta = target - self._q[s][a]
         self._q[s][a] += c.alpha * delta
         return delta
@@ -169,6 +169,8 @@ class DynaQ(_DynaBase):
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated = transition[:5]
+        if self._offered is not None:
+            self._see_next(transition)
         self.steps += 1
         self._q_update(s, a, r, s2, terminated)  # (d) direct RL
         m = self.model
@@ -196,13 +198,17 @@ class DynaQPlus(_DynaBase):
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated = transition[:5]
+        if self._offered is not None:
+            self._see_next(transition)
         m, c = self.model, self.config
         self.steps += 1
         self._q_update(s, a, r, s2, terminated)
         for state in (s, s2):
             if state not in m.actions and not (state == s2 and terminated):
+                offered = self._mask(state)
                 for b in range(self.n_actions):  # untried actions: back to the state, reward 0
-                    m.store(state, b, 0.0, state, False)
+                    if offered is None or offered[b]:
+                        m.store(state, b, 0.0, state, False)
         m.store(s, a, r, s2, terminated)
         self.last_tried[s][a] = self.steps
         for _ in range(c.n):
@@ -269,11 +275,13 @@ class PrioritizedSweeping(_DynaBase):
         m, c = self.model, self.config
         s2 = m.next_state[s][a]
         r = m.reward[s][a]
-        target = r if m.terminated[s][a] else q_learning_target(r, c.gamma, self._q[s2])
+        target = r if m.terminated[s][a] else q_learning_target(r, c.gamma, self._row(s2))
         return abs(target - self._q[s][a])
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated = transition[:5]
+        if self._offered is not None:
+            self._see_next(transition)
         m = self.model
         self.steps += 1
         self._store(s, a, r, s2, terminated)
