@@ -45,3 +45,15 @@ def test_a_raw_pickle_is_refused_with_what_to_do_instead(tmp_path):
 
     with pytest.raises(DatasetError, match=r"never unpickles.*`rlcore data collect"):
         load_dataset(file)
+
+
+def test_figure_notes_print_plain_numbers(tmp_path):
+    from rlcore.book.report import plain_numbers, write_summary
+
+    cell = (np.int64(3), np.int64(20))
+    note = f"largest at {cell}, value {np.float64(0.5)!r}, {[np.int32(1)]}, {np.bool_(True)!r}"
+    assert plain_numbers(note) == "largest at (3, 20), value 0.5, [1], True"
+    summary = write_summary(tmp_path, [{"figure": "figure_x", "checks": {}, "notes": [note]}])
+    text = summary.read_text()
+    assert "largest at (3, 20)" in text and "np." not in text
+    assert "np." not in (tmp_path / "checks.json").read_text()

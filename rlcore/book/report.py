@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,16 @@ def describe_expectation(c: dict[str, Any]) -> tuple[str, str]:
         high = "inf" if c["high"] >= 1e5 else _fmt(c["high"])
         return f"in [{_fmt(c['low'])}, {high}]", "-"
     return _fmt(c["expected"]), f"+- {_fmt(c['tolerance'])}"
+
+
+_NUMPY_SCALAR_REPR = re.compile(r"np\.(?:u?int\d*|float\d*|bool_?|str_)\(([^()]*)\)")
+
+
+def plain_numbers(text: str) -> str:
+    """``text`` with NumPy scalar reprs (``np.int64(3)``, ``np.float64(0.5)``, which a note
+    gets when it formats a tuple or list of NumPy scalars) written as plain numbers (``3``)."""
+    text = _NUMPY_SCALAR_REPR.sub(r"\1", str(text))
+    return text.replace("np.True_", "True").replace("np.False_", "False")
 
 
 def write_summary(
@@ -94,13 +105,16 @@ def write_summary(
                     f"{c.get('source', 'book')} | {'yes' if c['passed'] else '**NO**'} |"
                 )
             lines.append("")
-        lines += [f"- {note}" for note in r.get("notes", ())]
+        lines += [f"- {plain_numbers(note)}" for note in r.get("notes", ())]
         if r.get("notes"):
             lines.append("")
     summary = out / "summary.md"
     summary.write_text("\n".join(lines))
     payload = [
-        {k: r.get(k) for k in ("figure", "title", "pngs", "png", "checks", "notes")}
+        {
+            **{k: r.get(k) for k in ("figure", "title", "pngs", "png", "checks")},
+            "notes": [plain_numbers(note) for note in r.get("notes", ())],
+        }
         for r in results
     ]
     (out / "checks.json").write_text(json.dumps(payload, indent=2, default=str))
