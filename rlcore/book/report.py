@@ -44,6 +44,12 @@ def describe_expectation(c: dict[str, Any]) -> tuple[str, str]:
     return _fmt(c["expected"]), f"+- {_fmt(c['tolerance'])}"
 
 
+def _verdict(passed: bool, quick: bool) -> str:
+    if passed:
+        return "yes"
+    return "*smoke run only* (quick settings)" if quick else "**NO**"
+
+
 _NUMPY_SCALAR_REPR = re.compile(r"np\.(?:u?int\d*|float\d*|bool_?|str_)\(([^()]*)\)")
 
 
@@ -81,7 +87,8 @@ def write_summary(
     lines = [f"# {title}", "", f"{n_checks - n_failed} of {n_checks} checks passed.", ""]
     if quick:
         lines += [
-            "Quick settings (few runs, short budgets): the checks are indicative; run without "
+            "Quick settings (few runs, short budgets): a smoke run. A check marked *smoke run "
+            "only* missed here because quick settings cannot hold the book's number; run without "
             "`--quick` to hold every figure to the book's settings.",
             "",
         ]
@@ -102,7 +109,7 @@ def write_summary(
                 expected, tolerance = describe_expectation(c)
                 lines.append(
                     f"| {name} | {_fmt(c['value'])} | {expected} | {tolerance} | "
-                    f"{c.get('source', 'book')} | {'yes' if c['passed'] else '**NO**'} |"
+                    f"{c.get('source', 'book')} | {_verdict(c['passed'], quick)} |"
                 )
             lines.append("")
         lines += [f"- {plain_numbers(note)}" for note in r.get("notes", ())]
