@@ -46,15 +46,15 @@ COSTS: dict[str, tuple[float, float]] = {
     "figure_9_5": (120.0, 2.5),  # book: estimate (see above)
     "figure_9_10": (120.0, 4.8),  # book: estimate (see above)
     "figure_10_1": (180.0, 1.5),  # book: earlier README measurement: about 3 min
-    "figure_10_2": (120.0, 1.2),  # book: estimate (see above)
-    "figure_10_4": (120.0, 1.5),  # book: estimate (see above)
+    "figure_10_2": (120.0, 1.2),  # book: estimate (not measured in this session)
+    "figure_10_4": (120.0, 1.5),  # book: estimate (not measured in this session)
     "figure_11_2": (1.1, 0.4),
     "figure_11_5": (0.6, 0.5),
     "figure_11_6": (0.3, 0.3),
-    "figure_12_3": (120.0, 4.5),  # book: estimate (see above)
-    "figure_12_6": (120.0, 1.5),  # book: estimate (see above)
-    "figure_12_8": (120.0, 1.6),  # book: estimate (see above)
-    "figure_12_10": (120.0, 1.4),  # book: estimate (see above)
+    "figure_12_3": (22.8, 4.5),
+    "figure_12_6": (6.3, 1.5),
+    "figure_12_8": (8.8, 1.6),
+    "figure_12_10": (120.0, 1.4),  # book: estimate (not measured in this session)
 }
 UNKNOWN_COST = 10.0  # a figure not in COSTS (e.g. one added later)
 
