@@ -58,7 +58,7 @@ def brute_force_v_star(mdp, gamma):
 
 @given(mdps, gammas, st.booleans())
 def test_value_iteration_within_stated_bound_of_brute_force_optimum(mdp, gamma, in_place):
-    if mdp.n_actions**mdp.n_states > 3000:
+    if mdp.n_actions ** mdp.n_states > 3000:
         mdp = random_mdp(3, mdp.n_actions, np.random.default_rng(mdp.n_states))
     result = value_iteration(mdp, gamma, theta=1e-9, in_place=in_place)
     v_star = brute_force_v_star(mdp, gamma)
@@ -138,15 +138,8 @@ def test_value_iteration_matches_naive_loops_on_gymnasium_envs(env_id, gamma, in
     tol = 1e-6 if gamma == 1.0 else result.error_bound + gamma * 1e-11 / (1 - gamma) + 1e-12
     assert np.max(np.abs(result.v - naive)) <= tol
     # The naive greedy action is always among the result's optimal actions.
-    q = np.array(
-        [
-            [
-                sum(p * (r + (0 if d else gamma * naive[s2])) for p, s2, r, d in base.P[s][a])
-                for a in range(A)
-            ]
-            for s in range(S)
-        ]
-    )
+    q = np.array([[sum(p * (r + (0 if d else gamma * naive[s2])) for p, s2, r, d in base.P[s][a])
+                   for a in range(A)] for s in range(S)])
     assert np.all(result.policy[np.arange(S), q.argmax(axis=1)] > 0)
 
 
@@ -157,10 +150,8 @@ def test_in_place_sweeps_match_a_naive_gauss_seidel_loop():
     v = [0.0] * S
     for k in range(1, result.sweeps + 1):
         for s in range(S):  # v(s) updated in place, later states see it in the same sweep
-            v[s] = max(
-                sum(p * (r + (0 if d else gamma * v[s2])) for p, s2, r, d in P[s][a])
-                for a in range(A)
-            )
+            v[s] = max(sum(p * (r + (0 if d else gamma * v[s2])) for p, s2, r, d in P[s][a])
+                       for a in range(A))
         np.testing.assert_allclose(result.history[k], v, atol=1e-12)
     assert len(result.history) == result.sweeps + 1 and not np.any(result.history[0])
 
