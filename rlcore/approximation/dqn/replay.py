@@ -17,6 +17,11 @@ most n steps, so its n-step returns are its discounted returns).
   priority seen so far, stratified sampling (one draw per 1/B of the total mass) and importance
   weights w_i = (N P(i))^(-beta) / max_batch w (Schaul et al. 2016, Algorithm 1; the batch
   maximum normalises as in Dopamine's implementation).
+
+Every class has ``state_dict()`` / ``load_state_dict(state)`` for full training checkpoints
+(``rlcore.training_state``): the buffers' are generic (every array and scalar attribute, so a
+field added later is saved without further code), the n-step windows' stack their pending
+entries column by column (whatever the number of columns).
 """
 
 from __future__ import annotations
@@ -27,16 +32,30 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from rlcore.returns import discounted_returns
+from rlcore.training_state import array_state, load_array_state
 from rlcore.validation import check_int, check_range
 
 __all__ = ["Batch", "NStepWindows", "PrioritizedReplay", "ReplayBuffer", "SumTree"]
+
+
+class _ArrayState:
+    """``state_dict`` / ``load_state_dict`` over every attribute (``rlcore.training_state``)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every array (by reference), scalar and nested state of the object, by name."""
+        return array_state(self)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict()`` in place (arrays must keep their shapes and dtypes)."""
+        load_array_state(self, state)
 
 
 class Batch(NamedTuple):
     """Sampled transitions; every field has the leading sample shape (e.g. (B,) or (G, B)).
 
     ``weights`` are the importance weights of prioritized replay (None for uniform replay);
-    ``indices`` the buffer slots, for ``PrioritizedReplay.update_priorities``.
+    ``indices`` the buffer slots, for ``PrioritizedReplay.update_priorities``; ``masks`` the
+    stored bootstrap masks (..., mask_size) of a buffer built with ``mask_size`` (else None).
     """
 
     obs_tm1: np.ndarray
@@ -46,19 +65,27 @@ class Batch(NamedTuple):
     obs_t: np.ndarray
     weights: np.ndarray | None
     indices: np.ndarray
+    masks: np.ndarray | None = None
 
 
-class ReplayBuffer:
+class ReplayBuffer(_ArrayState):
     """A preallocated ring buffer of transitions with uniform sampling.
 
     Args:
         capacity: the number of transitions kept (the oldest are overwritten).
         obs_shape: shape of one observation.
         obs_dtype: storage dtype of observations (float32 feeds the network without a copy).
+        mask_size: when > 0, every transition also stores a float32 row of this many bootstrap
+            masks (one per ensemble member, drawn once by the caller when the transition is
+            added: ``rlcore.ensemble.bagging.draw_masks``); batches carry them as ``masks``.
     """
 
     def __init__(
-        self, capacity: int, obs_shape: tuple[int, ...], obs_dtype: Any = np.float32
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...],
+        obs_dtype: Any = np.float32,
+        mask_size: int = 0,
     ) -> None:
         self.capacity = check_int("capacity", capacity, 1, hint="Use a positive buffer size.")
         self.obs_shape = tuple(int(d) for d in obs_shape)
@@ -67,6 +94,8 @@ class ReplayBuffer:
         self.a_tm1 = np.zeros(self.capacity, dtype=np.int64)
         self.r_t = np.zeros(self.capacity, dtype=np.float32)
         self.discount_t = np.zeros(self.capacity, dtype=np.float32)
+        self.mask_size = check_int("mask_size", mask_size, 0, hint="0 stores no masks.")
+        self.masks = np.zeros((self.capacity, self.mask_size), dtype=np.float32)
         self.size = 0  # transitions held
         self.pos = 0  # next slot to write
 
@@ -80,9 +109,23 @@ class ReplayBuffer:
         r_t: np.ndarray,
         discount_t: np.ndarray,
         obs_t: np.ndarray,
+        masks: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Store k transitions (every argument has a leading axis k); returns their slots (k,)."""
+        """Store k transitions (every argument has a leading axis k); returns their slots (k,).
+
+        ``masks`` (k, mask_size) is required by, and only accepted by, a buffer with masks.
+        """
         k = len(a_tm1)
+        if (masks is None) != (self.mask_size == 0) or (
+            masks is not None and np.shape(masks) != (k, self.mask_size)
+        ):
+            raise ValueError(
+                f"this replay buffer stores {self.mask_size} bootstrap mask(s) per transition; "
+                f"got masks of shape {None if masks is None else np.shape(masks)} for {k} "
+                f"transitions (expected {(k, self.mask_size) if self.mask_size else None}). "
+                "Build the buffer with mask_size=N to store masks, and pass one row per "
+                "transition."
+            )
         if k > self.capacity:
             raise ValueError(
                 f"cannot add {k} transitions at once to a replay buffer of capacity "
@@ -103,6 +146,8 @@ class ReplayBuffer:
         self.r_t[slots] = r_t
         self.discount_t[slots] = discount_t
         self.obs_t[slots] = obs_t
+        if masks is not None:
+            self.masks[slots] = masks
         self.pos = (self.pos + k) % self.capacity
         self.size = min(self.size + k, self.capacity)
         return np.arange(slots.start, slots.stop) if isinstance(slots, slice) else slots
@@ -140,10 +185,11 @@ class ReplayBuffer:
             self.obs_t[indices],
             weights,
             indices,
+            self.masks[indices] if self.mask_size else None,
         )
 
 
-class SumTree:
+class SumTree(_ArrayState):
     """Leaves hold non-negative values; each inner node the sum of its two children.
 
     Stored as an array ``nodes`` of size 2L (L = capacity rounded up to a power of two): node 1 is
@@ -197,11 +243,11 @@ class SumTree:
         return node - self.leaves
 
 
-class PrioritizedReplay:
+class PrioritizedReplay(_ArrayState):
     """Proportional prioritized replay (Schaul et al. 2016) over a ``ReplayBuffer``.
 
     Args:
-        capacity, obs_shape, obs_dtype: as ``ReplayBuffer``.
+        capacity, obs_shape, obs_dtype, mask_size: as ``ReplayBuffer``.
         alpha: prioritization exponent in [0, 1] (0: uniform); the paper's 0.6.
         eps: added to |delta| so no transition gets priority 0.
     """
@@ -213,8 +259,9 @@ class PrioritizedReplay:
         alpha: float = 0.6,
         eps: float = 1e-6,
         obs_dtype: Any = np.float32,
+        mask_size: int = 0,
     ) -> None:
-        self.storage = ReplayBuffer(capacity, obs_shape, obs_dtype)
+        self.storage = ReplayBuffer(capacity, obs_shape, obs_dtype, mask_size)
         self.tree = SumTree(capacity)
         self.alpha = check_range("alpha", alpha, 0.0, 1.0)
         self.eps = check_range("eps", eps, 0.0, low_open=True)
@@ -314,6 +361,36 @@ class NStepWindows:
             parts.append(self._emit([self.windows[i]], first_only=False))
             self.windows[i].clear()
         return _concat(parts)
+
+    def state_dict(self) -> dict[str, Any]:
+        """``n``, the window ``lengths`` (N,) and each entry field stacked over all pending
+        entries in window order (``column_0`` = obs_tm1, ..., one array per field)."""
+        entries = [entry for window in self.windows for entry in window]
+        state: dict[str, Any] = {
+            "n": self.n,
+            "lengths": np.array([len(w) for w in self.windows], dtype=np.int64),
+        }
+        for j, column in enumerate(zip(*entries)):
+            state[f"column_{j}"] = np.stack(column)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict()``: the windows hold the same entries, with the same dtypes."""
+        if int(state["n"]) != self.n:
+            raise ValueError(
+                f"n-step windows were saved with n={int(state['n'])}, these have n={self.n}; "
+                "build the agent with the saved n_step."
+            )
+        lengths = np.asarray(state["lengths"], dtype=np.int64)
+        columns = [state[f"column_{j}"] for j in range(sum(k.startswith("column_") for k in state))]
+        entries = list(zip(*columns)) if columns else []
+        if len(entries) != int(lengths.sum()):
+            raise ValueError(
+                f"n-step window state holds {len(entries)} entries but its lengths sum to "
+                f"{int(lengths.sum())}; the checkpoint is damaged."
+            )
+        ends = np.cumsum(lengths)
+        self.windows = [deque(entries[e - k : e]) for k, e in zip(lengths, ends)]
 
     def flush(self) -> tuple[np.ndarray, ...] | None:
         """Emit every pending entry (bootstrapping from each window's last state) and clear."""
