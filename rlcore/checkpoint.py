@@ -112,6 +112,15 @@ def read(directory: str | Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Read a checkpoint without building the object: (registry name, config, arrays)."""
     directory = Path(directory)
     config_file = directory / "config.json"
+    if directory.is_file():
+        kind = _pickle_kind(directory)
+        raise ValueError(
+            f"{directory} is a file{kind}, not an rlcore checkpoint directory, and rlcore never "
+            "unpickles (a pickle can run code when it is read). Instead, in the session that "
+            "made the object, save it with rlcore.save(obj, DIR) or agent.save(DIR) (a JSON "
+            "config plus .npz / safetensors arrays) and load that with rlcore.load(DIR); for "
+            "torch weights alone, read them yourself with torch.load(file, weights_only=True)."
+        )
     if not config_file.is_file():
         raise FileNotFoundError(
             f"{directory} is not an rlcore checkpoint: {config_file.name} is missing. Save one "
@@ -133,8 +142,10 @@ def read(directory: str | Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
                 arrays.update({k: data[k] for k in data.files})
         except ValueError as err:
             raise ValueError(
-                f"{npz} holds a pickled (object) array; rlcore never unpickles checkpoints. "
-                "Re-save it from numeric arrays."
+                f"{npz} holds a pickled (object) array, and rlcore never unpickles checkpoints. "
+                "Instead, in a session you trust, rebuild the object and save it again with "
+                "rlcore.save(obj, DIR) (which writes numeric arrays only), or rewrite "
+                "arrays.npz with numeric arrays (np.savez)."
             ) from err
     st = directory / "tensors.safetensors"
     if st.exists():
@@ -149,3 +160,14 @@ def load(directory: str | Path) -> Any:
     name, config, arrays = read(directory)
     cls = registry.get(name)
     return cls.from_state(config, arrays)
+
+
+def _pickle_kind(file: Path) -> str:
+    """ " (a pickle)" / " (a torch.save zip)" from a file's first bytes, else ""."""
+    with open(file, "rb") as f:
+        head = f.read(4)
+    if head[:1] == b"\x80":
+        return " (a pickle)"
+    if head == b"PK\x03\x04" and file.suffix in (".pt", ".pth", ".ckpt", ".bin"):
+        return " (a torch.save archive, which holds a pickle)"
+    return ""

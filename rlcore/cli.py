@@ -3,7 +3,7 @@
     rlcore list [PREFIX]                 public names (agents., planning., figures., ...)
     rlcore envs [--all]                  registered environment ids
     rlcore check-env ID                  gymnasium's env checker (+ the finite model, if any)
-    rlcore figures ch4 [ch6 ...] --out DIR [--quick]
+    rlcore figures all | ch4 [ch6 ...] --out DIR [--quick]
                                          reproduce book figures: PNGs + summary.md + checks
     rlcore train AGENT ENV --episodes N  train a registered agent, save it and its History
     rlcore train --resume OUT [--steps N]  continue a run from its training checkpoint
@@ -113,6 +113,9 @@ def _cmd_figures(args: argparse.Namespace) -> int:
         return 0 if args.list else 2
     selected: list[str] = []
     for token in args.chapters:
+        if token == "all":  # every figure, chapter by chapter
+            selected.extend(n for ch in sorted(by_chapter) for n in by_chapter[ch])
+            continue
         match = re.fullmatch(r"(?:ch)?(\d+)", token)
         if match is None:
             name = token if token.startswith("figures.") else f"figures.{token}"
@@ -129,13 +132,20 @@ def _cmd_figures(args: argparse.Namespace) -> int:
         selected.extend(by_chapter[ch])
     out = Path(args.out).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
+    from rlcore.book.schedule import format_seconds, run_figures
+
     results = []
-    for name in selected:
-        print(f"{name} ...", flush=True)
-        result = registry.get(name)(out, quick=args.quick, seed=args.seed)
+    ran = run_figures(
+        selected,
+        lambda name: registry.get(name)(out, quick=args.quick, seed=args.seed),
+        quick=args.quick,
+        log=lambda line: print(line, flush=True),
+    )
+    for name, result, wall, cpu in ran:
+        print(f"  {name} took {format_seconds(wall)} ({cpu:.1f} s CPU)", flush=True)
         results.append(result)
         for check, c in result.get("checks", {}).items():
-            status = "ok  " if c["passed"] else "FAIL"
+            status = "ok  " if c["passed"] else ("smoke" if args.quick else "FAIL")
             expected, tolerance = describe_expectation(c)
             tol = "" if tolerance == "-" else f" {tolerance}"
             print(
@@ -148,8 +158,9 @@ def _cmd_figures(args: argparse.Namespace) -> int:
     print(f"summary: {summary}")
     if failed and args.quick and not args.strict:
         print(
-            f"{len(failed)} check(s) missed at quick settings (indicative only; run without "
-            f"--quick for the book's settings, or add --strict): {failed}"
+            f"{len(failed)} check(s) marked [smoke]: quick settings are only a smoke run for "
+            f"them (too few runs or episodes to hold the book's number); run without --quick "
+            f"for the book's settings, or add --strict: {failed}"
         )
     elif failed:
         print(f"{len(failed)} check(s) failed: {failed}", file=sys.stderr)
@@ -294,12 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "figures",
         help="reproduce Sutton & Barto figures (PNGs, checks, summary.md)",
-        description="Reproduce book figures by chapter (ch4, ch6, ...) or by name (figure_4_1). "
+        description="Reproduce book figures: all, by chapter (ch4, ch6, ...) or by name "
+        "(figure_4_1). Prints the set's expected duration and an ETA per figure. "
         "Each figure writes a PNG and checks its headline numbers against the book; the run "
         "ends with summary.md in --out. Exit status 1 when a check fails at the book's "
         "settings; --quick checks are indicative unless --strict.",
     )
-    p.add_argument("chapters", nargs="*", help="chapters like ch4 ch6, or figure names")
+    p.add_argument("chapters", nargs="*", help="all, chapters like ch4 ch6, or figure names")
     p.add_argument(
         "--out", default="rlcore-figures", help="output directory (default: %(default)s)"
     )

@@ -123,9 +123,7 @@ class EpisodeDataset:
         return path
 
     @classmethod
-    def from_episodes(
-        cls, episodes: list[dict[str, Any]], env_id: str = ""
-    ) -> EpisodeDataset:
+    def from_episodes(cls, episodes: list[dict[str, Any]], env_id: str = "") -> EpisodeDataset:
         """Concatenate per-episode dicts holding the six step arrays (see ``STEP_KEYS``)."""
         if not episodes:
             raise DatasetError("from_episodes needs at least one episode.")
@@ -220,9 +218,13 @@ def load_dataset(path: str | Path) -> EpisodeDataset:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except ValueError as err:
+    except ValueError as err:  # a pickle file, or an .npz holding object arrays
         raise DatasetError(
-            f"{path}: could not be read without pickle ({err}); datasets hold numeric arrays only."
+            f"{path} holds pickled data (a pickle file or object arrays), and rlcore never "
+            "unpickles: a pickle can run code when it is read. Instead, in a session you trust, "
+            "load it yourself and write its episodes as numeric arrays with "
+            "rlcore.data.EpisodeDataset.from_episodes(...).save(path), or record them again with "
+            "`rlcore data collect ENV_ID -n EPISODES -o FILE.npz`."
         ) from err
     if "format" in arrays and str(arrays["format"]) != FORMAT:
         raise DatasetError(f"{path}: format is {str(arrays['format'])!r}, expected {FORMAT!r}.")

@@ -16,6 +16,15 @@ With ``checkpoint_dir`` the loop writes a full training checkpoint (``rlcore.tra
 agent, replay, generators, env state, loop position, History) every ``checkpoint_every`` steps
 and at the end; ``resume=DIR`` continues such a run where it stopped, bit for bit on CPU.
 
+Action masks: when the env's ``info`` carries ``action_mask`` (gymnasium's convention: shape
+(n_actions,), 1 = the state offers the action; the info of ``reset`` and of each ``step``
+describes the state it returns) and the agent's ``act`` takes ``mask=``, the loop hands each
+state's mask to ``act(obs, explore=..., mask=...)``; the transition's ``info`` carries the mask
+of S_{t+1}. Every mask is checked first: an env that gives masks for some states only, or a mask
+that offers no action, stops the run with a ValueError. A policy whose ``act`` has no ``mask``
+parameter is called as before (it does not see masks); so is every agent in a resumed run (a
+checkpoint keeps no mask; the resumable agents, ``agents.dqn``, take none).
+
 Vector envs (``gymnasium.vector.VectorEnv``) run through the same loop with batched ``act`` and
 ``observe``; they must use ``autoreset_mode=SAME_STEP`` so every transition in a batch is real
 (the final observation of an ending episode is substituted into ``next_obs``).
@@ -23,6 +32,7 @@ Vector envs (``gymnasium.vector.VectorEnv``) run through the same loop with batc
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -273,13 +283,18 @@ def _single_loop(
         agent.seed(agent_seed)
         if space_seed is not None:
             env.action_space.seed(space_seed)
-        obs, _ = env.reset(seed=env_seed)
+        obs, info = env.reset(seed=env_seed)
         total, ep_return, ep_len, in_episode = 0, 0.0, 0, False
     else:
         position = saver.restore(agent, env)
         obs, total = position["obs"], position["total"]
         ep_return, ep_len, in_episode = (position[k] for k in ("ep_return", "ep_len", "in_episode"))
+        info = {}  # a checkpoint keeps no action mask: a resumed run sees masks from its next state
     t_start = time.perf_counter() - (history.wall_times[-1] if history.wall_times else 0.0)
+    # Masks: decided by the first state (None: unmasked, the plain fast path).
+    watch = _takes_mask(agent) and saver.resumed is None  # an agent that honours masks
+    masks = watch and "action_mask" in info
+    mask = _checked_mask(info, env, agent, obs, False) if masks else None
     stop = False
     while not stop:
         if not in_episode:
@@ -289,8 +304,15 @@ def _single_loop(
         while True:
             if saver.due(total):
                 saver.save(agent, env, history, obs, total, ep_return, ep_len, True)
-            action = act(obs, explore=explore)
+            if masks:
+                action = act(obs, explore=explore, mask=mask)
+            else:
+                action = act(obs, explore=explore)
             next_obs, reward, terminated, truncated, info = env.step(action)
+            if masks:
+                mask = _checked_mask(info, env, agent, next_obs, terminated)
+            elif watch and "action_mask" in info and not terminated:
+                _masks_for_some_states_only(env, agent, next_obs, "has one, the first state none")
             ep_len += 1
             total += 1
             if max_len is not None and ep_len >= max_len and not terminated:
@@ -318,7 +340,11 @@ def _single_loop(
                 )
                 or stop
             )
-            obs, _ = env.reset()
+            obs, info = env.reset()
+            if masks:
+                mask = _checked_mask(info, env, agent, obs, False)
+            elif watch and "action_mask" in info:
+                _masks_for_some_states_only(env, agent, obs, "has one, the first state none")
         if (episodes is not None and history.episodes >= episodes) or (
             steps is not None and total >= steps
         ):
@@ -480,6 +506,46 @@ class _Checkpoints:
         self._last, self._written = total, True
 
     _written = False
+
+
+def _takes_mask(agent: Any) -> bool:
+    """Whether ``agent.act`` has a ``mask`` parameter (then the loop hands it action masks)."""
+    try:
+        return "mask" in inspect.signature(agent.act).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _checked_mask(info, env, agent, obs, terminated) -> np.ndarray | None:
+    """The ``info["action_mask"]`` of state ``obs``, checked: present for every state the agent
+    acts in once the first state had one, one entry per action, at least one allowed."""
+    mask = info.get("action_mask")
+    if mask is None:
+        if terminated:
+            return None  # nothing is taken in a terminal state
+        _masks_for_some_states_only(env, agent, obs, "has none, the first state one")
+    mask = np.asarray(mask)
+    n = getattr(env.action_space, "n", None)
+    if mask.ndim != 1 or (n is not None and mask.shape[0] != n):
+        raise ValueError(
+            f"{_env_name(env)}: info['action_mask'] of state {obs!r} has shape {mask.shape}; "
+            f"it needs one entry per action, shape ({n},) (gymnasium's convention)."
+        )
+    if not terminated and not mask.any():
+        raise ValueError(
+            f"{_env_name(env)}: info['action_mask'] of state {obs!r} offers no action "
+            f"({mask.tolist()}); a non-terminal state must offer at least one (1 = allowed)."
+        )
+    return mask
+
+
+def _masks_for_some_states_only(env, agent, obs, which: str) -> None:
+    raise ValueError(
+        f"{_env_name(env)} gives info['action_mask'] for some states only: state {obs!r} "
+        f"{which}. {_describe(agent)} honours action masks, so every non-terminal state "
+        "needs one (1 = allowed): give every state a mask (all ones where every action is "
+        "allowed), or none at all."
+    )
 
 
 def _end_episode(history, ep_return, ep_len, terminated, t_start, callbacks, logger, bar) -> bool:

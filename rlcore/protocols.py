@@ -1,7 +1,9 @@
 """The protocols every rlcore component honours.
 
 - ``Policy``: ``act(obs, *, explore=False) -> action``; ``seed(seed)`` resets its randomness;
-  ``reset()`` starts an episode (clears per-episode state such as an action queue).
+  ``reset()`` starts an episode (clears per-episode state such as an action queue). A policy
+  that honours action masks takes ``act(obs, *, explore=False, mask=None)``: ``rlcore.run`` then
+  passes the env's ``info["action_mask"]`` (1 = allowed; the tabular agents and policies do).
 - ``TabularPolicy``: a Policy over a finite state space that also gives action probabilities.
 - ``Agent``: a Policy that learns from ``observe(transition)``; whatever it needs (an episode
   buffer for Monte Carlo, an n-step window, a replay buffer) is its own business. ``observe`` may

@@ -294,7 +294,26 @@ def make(name: str, *args: Any, **kwargs: Any) -> Any:
     obj = get(name)
     if not callable(obj):
         raise TypeError(f"{name!r} names {_describe(obj)}, which is not callable; use get().")
+    _check_call(name, obj, args, kwargs)
     return obj(*args, **kwargs)
+
+
+def _check_call(name: str, obj: Any, args: tuple, kwargs: dict) -> None:
+    """Raise a TypeError naming the public ``name`` (not a private base class, as Python's own
+    "__init__() missing ..." message would) when the arguments do not fit ``obj``'s signature."""
+    import inspect
+
+    try:
+        signature = inspect.signature(obj)
+    except (TypeError, ValueError):  # a builtin without a signature: let the call speak
+        return
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as err:
+        raise TypeError(
+            f"rlcore.make({name!r}, ...): {err}. Its arguments: {name}{signature}; see "
+            f"help(rlcore.get({name!r}))."
+        ) from None
 
 
 def names(prefix: str = "") -> list[str]:

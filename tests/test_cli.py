@@ -104,7 +104,7 @@ def test_train_bad_option_is_a_clear_error(tmp_path, capsys):
     assert "alpha" in capsys.readouterr().err
 
 
-def test_figures_exit_status_and_summary(tmp_path, capsys, isolated_registry):
+def test_figures_exit_status_and_summary(tmp_path, capsys, isolated_registry, monkeypatch):
     from rlcore.book.report import check
 
     def figure_99_1(out_dir, *, quick=False, seed=0):
@@ -116,6 +116,17 @@ def test_figures_exit_status_and_summary(tmp_path, capsys, isolated_registry):
     assert main(["figures", "figure_99_1", "--quick", "--out", out]) == 0  # indicative
     assert main(["figures", "figure_99_1", "--quick", "--strict", "--out", out]) == 1
     summary = (tmp_path / "summary.md").read_text()
-    assert "0 of 1 checks passed" in summary and "**NO**" in summary
+    assert "0 of 1 checks passed" in summary and "smoke run only" in summary  # said per check
+    assert "[smoke] off" in capsys.readouterr().out
+    assert main(["figures", "figure_99_1", "--out", out]) == 1
+    assert "**NO**" in (tmp_path / "summary.md").read_text()  # at book settings: a failure
+    assert "[FAIL] off" in capsys.readouterr().out
+    real_names = isolated_registry.names
+    monkeypatch.setattr(  # "all" = every registered figure: here only the one above
+        isolated_registry, "names", lambda prefix="": [n for n in real_names(prefix) if "99" in n]
+    )
+    assert main(["figures", "all", "--quick", "--out", out]) == 0  # every figure
+    printed = capsys.readouterr().out
+    assert "1 figure(s) at quick settings; expected" in printed and "set ETA" in printed
     assert main(["figures", "ch99", "--quick", "--out", out]) == 0  # chapter selection
     assert main(["figures", "ch98", "--out", out]) == 2

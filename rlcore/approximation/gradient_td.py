@@ -204,17 +204,25 @@ class _OffPolicyAgent(LinearAgent):
         env: Any,
         features: Any = None,
         *,
-        target: Any,
-        behavior: Any,
+        target: Any = None,
+        behavior: Any = None,
         config: OffPolicyTDConfig | None = None,
         seed: int | None = None,
         **kwargs: Any,
     ) -> None:
+        missing = [k for k, v in (("target", target), ("behavior", behavior)) if v is None]
+        if missing:
+            raise TypeError(
+                f"{self.name} evaluates a target policy pi while acting with a behaviour policy "
+                f"b, and needs both: missing {' and '.join(f'{k}=' for k in missing)}. Pass "
+                "each as an (n_states, n_actions) probability table or a tabular policy, e.g. "
+                "for Baird's counterexample target=rlcore.get('envs.baird_target_policy')() and "
+                "behavior=rlcore.get('envs.baird_behavior_policy')(); or build one with "
+                "rlcore.make('policies.tabular', probs) / 'policies.epsilon_greedy'."
+            )
         super().__init__(env, features, config, kwargs, seed)
         self.behavior = self._policy_table(behavior, "behavior policy")
         self.target = self._policy_table(target, "target policy")
-        if self.behavior is None or self.target is None:
-            raise TypeError(f"{self.name} needs target= and behavior= as (S, A) tables.")
         importance_ratio(self.target, self.behavior)  # raises unless b covers pi
         self._b_rows = self.behavior.tolist()
         self.w = np.zeros(self.features.n_features)
@@ -272,7 +280,17 @@ class _OffPolicyAgent(LinearAgent):
 class OffPolicyTD(_OffPolicyAgent):
     """Semi-gradient off-policy TD(0): w <- w + alpha rho delta x (S&B (2018) §11.1, eq. 11.2).
 
-    Can diverge off-policy (Baird's counterexample, Figure 11.2). Arguments: ``_OffPolicyAgent``.
+    Can diverge off-policy (Baird's counterexample, Figure 11.2).
+
+    Args (the same for ``agents.tdc``, ``agents.gtd2`` and ``agents.emphatic_td``):
+        env: an env with Discrete observations (the policies are tables) or a pair of spaces.
+        features: a state feature map, its spec, or None (one-hot).
+        target: pi, (S, A) probability table of the policy evaluated (required; for Baird's
+            counterexample ``envs.baird_target_policy()``).
+        behavior: b, (S, A) probability table the agent acts with; b(a|s) > 0 wherever
+            pi(a|s) > 0 (coverage) (required; ``envs.baird_behavior_policy()``).
+        seed: the agent's random seed.
+        config / **kwargs: ``OffPolicyTDConfig`` fields (alpha, beta, gamma, interest).
     """
 
     name = "agents.off_policy_td"
@@ -295,7 +313,7 @@ class TDC(_OffPolicyAgent):
 
     w <- w + alpha dw and v <- v + beta dv with (dw, dv) from ``tdc_direction``. Converges to the
     TD fixed point (PBE = 0) off-policy, Baird's counterexample included (Figure 11.5).
-    Arguments: ``_OffPolicyAgent``.
+    Arguments: as ``agents.off_policy_td``.
     """
 
     name = "agents.tdc"
@@ -310,7 +328,7 @@ class TDC(_OffPolicyAgent):
 class GTD2(_OffPolicyAgent):
     """GTD2 (S&B (2018) §11.7): w <- w + alpha dw, v <- v + beta dv with ``gtd2_direction``.
 
-    Converges to the TD fixed point off-policy. Arguments: ``_OffPolicyAgent``.
+    Converges to the TD fixed point off-policy. Arguments: as ``agents.off_policy_td``.
     """
 
     name = "agents.gtd2"
@@ -325,7 +343,7 @@ class GTD2(_OffPolicyAgent):
 class EmphaticTD(_OffPolicyAgent):
     """One-step emphatic TD (S&B (2018) §11.8): w <- w + alpha M rho delta x, with the emphasis
     M_t = gamma rho_{t-1} M_{t-1} + I_t (``emphasis``; reset to 0 at the start of each episode,
-    interest I_t = ``interest`` everywhere). Arguments: ``_OffPolicyAgent``.
+    interest I_t = ``interest`` everywhere). Arguments: as ``agents.off_policy_td``.
     """
 
     name = "agents.emphatic_td"

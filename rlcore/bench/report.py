@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from rlcore.bench.expansion import RunSpec, expand
-from rlcore.bench.runner import read_manifest, run_status
+from rlcore.bench.outdir import read_manifest, run_status
 from rlcore.bench.suite import Suite
 from rlcore.checkpoint import atomic_write_bytes, atomic_write_text
 from rlcore.stats import iqm, mean_ci, stratified_bootstrap_ci

@@ -35,17 +35,10 @@ from typing import Any
 
 from rlcore.bench.backends import Backend, LocalBackend, WorkerDied
 from rlcore.bench.expansion import RunSpec, expand
+from rlcore.bench.outdir import FORMAT, MANIFEST, VERSION, OutputDirError, read_manifest, run_status
 from rlcore.bench.suite import Suite
 from rlcore.bench.worker import execute_run, import_extra
 from rlcore.checkpoint import atomic_write_text
-
-MANIFEST = "suite.json"
-FORMAT = "rlcore-bench"
-VERSION = 1
-
-
-class OutputDirError(ValueError):
-    """The output directory cannot take this sweep (another suite's results, or in use)."""
 
 
 @dataclass(frozen=True)
@@ -111,18 +104,6 @@ def validate_suite(suite: Suite, *, build: bool = True) -> None:
 
 
 # -- the output directory -------------------------------------------------------------------------
-def read_manifest(out: Path) -> dict[str, Any] | None:
-    file = out / MANIFEST
-    if not file.is_file():
-        return None
-    data = json.loads(file.read_text())
-    if data.get("format") != FORMAT:
-        raise OutputDirError(
-            f"{file} is not an rlcore bench manifest (format {data.get('format')!r})"
-        )
-    return data
-
-
 @contextlib.contextmanager
 def _locked(out: Path) -> Iterator[None]:
     """An exclusive lock on OUT/.lock for the sweep's lifetime (released by the OS on a kill)."""
@@ -184,12 +165,6 @@ def _prepare(out: Path, suite: Suite, runs: tuple[RunSpec, ...], resume: bool, o
     shutil.rmtree(out / ".work", ignore_errors=True)  # scratch of killed workers
     for leftover in runs_dir.glob(".*"):  # scratch of a killed parent
         shutil.rmtree(leftover, ignore_errors=True)
-
-
-def run_status(out: Path, run_id: str) -> dict[str, Any] | None:
-    """The status of a finished run (done, failed or crashed), or None if it has not finished."""
-    file = out / "runs" / run_id / "status.json"
-    return json.loads(file.read_text()) if file.is_file() else None
 
 
 # -- recording one outcome ------------------------------------------------------------------------
@@ -325,7 +300,7 @@ def sweep(
         )
         report_path = None
         if report:
-            from rlcore.bench.report import write_report
+            from rlcore.bench.report import write_report  # lazy: scipy, matplotlib
 
             report_path = write_report(out)
     return SweepResult(

@@ -187,8 +187,8 @@ def figure_4_2(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> di
     notes = [
         f"Policy iteration with exact evaluation from pi_0 = never move: {pi.improvements} "
         f"improvements; value iteration (synchronous, theta 1e-9) took {vi.sweeps} sweeps.",
-        f"v_pi4 ranges from {v.min():.1f} (at {np.unravel_index(v.argmin(), v.shape)}) to "
-        f"{v.max():.1f} (at {np.unravel_index(v.argmax(), v.shape)}), as (first, second). The "
+        f"v_pi4 ranges from {v.min():.1f} (at {_cell(v, v.argmin())}) to "
+        f"{v.max():.1f} (at {_cell(v, v.argmax())}), as (first, second). The "
         "book's surface is labelled 420 and 612; an independent brute-force model (Poisson sums "
         "to 60 cars, tests/book/test_ch4.py) agrees with ours, not with 612, so no check is "
         "made against those labels.",
@@ -268,3 +268,8 @@ def figure_4_3(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> di
 
 
 FIGURES = (figure_4_1, figure_4_2, figure_4_3)
+
+
+def _cell(v: np.ndarray, flat_index: Any) -> tuple[int, ...]:
+    """The (row, column) of a flat index, as plain ints (for notes a person reads)."""
+    return tuple(int(i) for i in np.unravel_index(flat_index, v.shape))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,22 @@ def describe_expectation(c: dict[str, Any]) -> tuple[str, str]:
     return _fmt(c["expected"]), f"+- {_fmt(c['tolerance'])}"
 
 
+def _verdict(passed: bool, quick: bool) -> str:
+    if passed:
+        return "yes"
+    return "*smoke run only* (quick settings)" if quick else "**NO**"
+
+
+_NUMPY_SCALAR_REPR = re.compile(r"np\.(?:u?int\d*|float\d*|bool_?|str_)\(([^()]*)\)")
+
+
+def plain_numbers(text: str) -> str:
+    """``text`` with NumPy scalar reprs (``np.int64(3)``, ``np.float64(0.5)``, which a note
+    gets when it formats a tuple or list of NumPy scalars) written as plain numbers (``3``)."""
+    text = _NUMPY_SCALAR_REPR.sub(r"\1", str(text))
+    return text.replace("np.True_", "True").replace("np.False_", "False")
+
+
 def write_summary(
     out_dir: str | Path,
     results: Iterable[dict[str, Any]],
@@ -70,7 +87,8 @@ def write_summary(
     lines = [f"# {title}", "", f"{n_checks - n_failed} of {n_checks} checks passed.", ""]
     if quick:
         lines += [
-            "Quick settings (few runs, short budgets): the checks are indicative; run without "
+            "Quick settings (few runs, short budgets): a smoke run. A check marked *smoke run "
+            "only* missed here because quick settings cannot hold the book's number; run without "
             "`--quick` to hold every figure to the book's settings.",
             "",
         ]
@@ -91,16 +109,19 @@ def write_summary(
                 expected, tolerance = describe_expectation(c)
                 lines.append(
                     f"| {name} | {_fmt(c['value'])} | {expected} | {tolerance} | "
-                    f"{c.get('source', 'book')} | {'yes' if c['passed'] else '**NO**'} |"
+                    f"{c.get('source', 'book')} | {_verdict(c['passed'], quick)} |"
                 )
             lines.append("")
-        lines += [f"- {note}" for note in r.get("notes", ())]
+        lines += [f"- {plain_numbers(note)}" for note in r.get("notes", ())]
         if r.get("notes"):
             lines.append("")
     summary = out / "summary.md"
     summary.write_text("\n".join(lines))
     payload = [
-        {k: r.get(k) for k in ("figure", "title", "pngs", "png", "checks", "notes")}
+        {
+            **{k: r.get(k) for k in ("figure", "title", "pngs", "png", "checks")},
+            "notes": [plain_numbers(note) for note in r.get("notes", ())],
+        }
         for r in results
     ]
     (out / "checks.json").write_text(json.dumps(payload, indent=2, default=str))

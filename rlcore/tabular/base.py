@@ -7,6 +7,15 @@ epsilon-greedy acting, an optional pre-chosen next action for on-policy methods)
 and is final. None of them owns a learning rule: the math is in ``rlcore.returns`` and
 ``rlcore.tabular.policies``.
 
+Action masks (gymnasium's ``info["action_mask"]``, 1 = allowed), one mechanism for every agent:
+``rlcore.run`` hands the mask of S_t to ``act(obs, explore=..., mask=...)`` and the step's
+``info`` (whose ``action_mask`` describes S_{t+1}) with the transition. The agent records each
+state's offered actions in ``_offered`` (None until the env gives a mask, so unmasked runs keep
+the plain fast path) with ``_see_mask`` / ``_see_next``; ``_policy_action`` then acts, and
+``_row`` / ``_mask`` give the rows and masks its targets use (max, expectation, greedy pick), all
+through the ``mask=`` of ``rlcore.tabular.policies``, the same rule the batched engine uses.
+An agent's ``observe`` starts with ``if self._offered is not None: self._see_next(transition)``.
+
 Speed: tables live as Python lists of lists, not NumPy arrays, because one-element reads and
 writes on lists are about 1.7x faster (FIELD-NOTES); the ``q`` / ``v`` properties return NumPy
 copies. Uniform random numbers are drawn from the agent's Generator in blocks.
@@ -28,6 +37,8 @@ from rlcore.tabular.policies import (
     as_probability_table,
     epsilon_greedy_action,
     greedy_action,
+    masked_probs,
+    masked_values,
     sample_action,
 )
 from rlcore.validation import as_generator, check_choice, check_int, check_range, discrete_size
@@ -168,7 +179,37 @@ class TabularAgent(SeededUniforms):
         self.config = make_config(self.Config, config, kwargs, self.name)
         self.observation_space = spaces.Discrete(self.n_states)
         self.action_space = spaces.Discrete(self.n_actions)
+        # The actions each state offers, a list of bools per state, once the env gives masks
+        # (None before: the unmasked fast path); a state not yet seen offers every action.
+        self._offered: list[list[bool] | None] | None = None
         self.seed(seed)
+
+    # -- action masks ---------------------------------------------------------------------------
+    def _see_mask(self, s: int, mask: Any) -> None:
+        """Record the actions state ``s`` offers: ``mask`` (A,), 1 = allowed (gymnasium)."""
+        flags = mask.tolist() if isinstance(mask, np.ndarray) else list(mask)
+        if len(flags) != self.n_actions or not any(flags):
+            raise ValueError(
+                f"{self.name}: the action mask of state {s} is {flags}; it needs one entry per "
+                f"action ({self.n_actions}) and at least one allowed action (1 = allowed, "
+                "gymnasium's info['action_mask'] convention)."
+            )
+        if self._offered is None:
+            self._offered = [None] * self.n_states
+        self._offered[s] = [bool(f) for f in flags]
+
+    def _see_next(self, transition: Any) -> None:
+        """Record the offered actions of S_{t+1} from the transition's ``info["action_mask"]``
+        (a step's info describes the state it reached); nothing when S_{t+1} is terminal."""
+        info = transition[6] if len(transition) > 6 else None
+        if info is not None and not transition[4]:
+            mask = info.get("action_mask")
+            if mask is not None:
+                self._see_mask(transition[3], mask)
+
+    def _mask(self, s: int) -> list[bool] | None:
+        """The actions state ``s`` offers (None: every action)."""
+        return None if self._offered is None else self._offered[s]
 
     # -- tables ---------------------------------------------------------------------------------
     def _table(self, value: float, n_cols: int | None = None) -> Any:
@@ -261,9 +302,12 @@ class ControlAgent(TabularAgent):
         """Start an episode: forget the pre-chosen action (subclasses also clear buffers)."""
         self._next = None
 
-    def act(self, obs: int, *, explore: bool = False) -> int:
-        """Epsilon-greedy (explore=True) or greedy action, ties broken at random; the pre-chosen
-        action when ``obs`` is the state it was chosen for."""
+    def act(self, obs: int, *, explore: bool = False, mask: Any = None) -> int:
+        """Epsilon-greedy (explore=True) or greedy action, ties broken at random, among the
+        actions ``mask`` (A,) offers if given; the pre-chosen action when ``obs`` is the state
+        it was chosen for."""
+        if mask is not None:
+            self._see_mask(obs, mask)
         nxt = self._next
         if nxt is not None and explore and nxt[0] == obs:
             self._next = None
@@ -274,10 +318,18 @@ class ControlAgent(TabularAgent):
         row = self._q[obs]
         if self.numpy_tables:
             row = row.tolist()
+        mask = None if self._offered is None else self._offered[obs]
         u = self._uniform_block()
         if explore:
-            return epsilon_greedy_action(row, self._epsilon, u.pop(), u.pop())
-        return greedy_action(row, u.pop())
+            return epsilon_greedy_action(row, self._epsilon, u.pop(), u.pop(), mask)
+        return greedy_action(row, u.pop(), mask)
+
+    def _row(self, s: int, q: Any = None) -> Any:
+        """Q(s, .) of ``q`` (default the agent's table) for a target: -inf at the actions ``s``
+        does not offer, so its max and greedy action range over the offered ones."""
+        row = (self._q if q is None else q)[s]
+        mask = None if self._offered is None else self._offered[s]
+        return row if mask is None else masked_values(row, mask)
 
     def _choose_next(self, s2: int) -> int:
         """Choose A_{t+1} in S_{t+1} with the behaviour policy and keep it for ``act``."""
@@ -330,9 +382,13 @@ class PredictionAgent(TabularAgent):
     def reset(self) -> None:
         """Start an episode (subclasses clear their buffers)."""
 
-    def act(self, obs: int, *, explore: bool = False) -> int:
-        """An action of the evaluated policy (for prediction, ``explore`` changes nothing)."""
-        return sample_action(self._pi_rows[obs], self._uniform())
+    def act(self, obs: int, *, explore: bool = False, mask: Any = None) -> int:
+        """An action of the evaluated policy (for prediction, ``explore`` changes nothing); with
+        ``mask`` (A,) pi is conditioned on the offered actions (``policies.masked_probs``)."""
+        if mask is None:
+            return sample_action(self._pi_rows[obs], self._uniform())
+        self._see_mask(obs, mask)
+        return sample_action(masked_probs(self._pi_rows[obs], mask, self.name), self._uniform())
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {"v": self.v, "policy": self.policy.table}

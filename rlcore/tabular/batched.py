@@ -22,12 +22,15 @@ Randomness comes from one Generator seeded by ``seed``: the same seed and number
 same numbers. Runs are statistically independent; run i's numbers depend on R (they share the
 stream), which is why the differential test compares statistics, not single runs.
 
-A learner is a thin object holding (R, ...) tables; ``rlcore.tabular.batched_learners`` has the
-book's methods under the names listed by ``learner_names()``.
+A learner is a thin object holding (R, ...) tables (``rlcore.tabular.batched_control`` and
+``batched_prediction``); ``make_learner`` builds the book's methods by the names listed by
+``learner_names()``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +39,8 @@ from typing import Any, Protocol, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
+from rlcore.tabular import batched_control, batched_prediction
+from rlcore.tabular.base import make_config
 from rlcore.tabular.batched_envs import (
     BatchedEnv,
     ModelBatchEnv,
@@ -157,6 +162,58 @@ def as_batched_env(env: Any) -> BatchedEnv:
     return ModelBatchEnv(FiniteMDP.from_env(base))
 
 
+def _classes() -> dict[str, Any]:
+    """Learner name -> class (both in the batched control and prediction modules)."""
+    c, p = batched_control, batched_prediction
+    return {
+        "sarsa": c.TDControl,
+        "expected_sarsa": c.TDControl,
+        "q_learning": c.TDControl,
+        "double_q_learning": c.DoubleQ,
+        "dyna_q": c.DynaQ,
+        "dyna_q_plus": c.DynaQ,
+        "mc_es": c.MonteCarloES,
+        "td0": p.TD0,
+        "mc": p.ConstantAlphaMC,
+        "n_step_td": p.NStepTD,
+        "offline_lambda_return": p.OfflineLambdaReturn,
+        "td_lambda": p.TDLambda,
+        "true_online_td_lambda": p.TrueOnlineTDLambda,
+        "batch_td": p.BatchTD,
+        "batch_mc": p.BatchMC,
+    }
+
+
+def learner_names() -> list[str]:
+    """The names ``run_batched`` and ``make_learner`` accept, sorted."""
+    return sorted(_classes())
+
+
+def make_learner(name: str, env: Any, runs: int, **settings: Any) -> Any:
+    """Build the learner ``name`` for R = ``runs`` runs of the batched env ``env``.
+
+    Args:
+        name: one of ``learner_names()``.
+        env: a ``BatchedEnv`` (its sizes and action mask are used).
+        runs: R.
+        **settings: fields of the learner's config (its ``Config`` dataclass), e.g. ``alpha``,
+            ``epsilon``, ``gamma``, ``n``, ``lambda_``, ``planning_steps``, ``kappa``, ``policy``.
+    """
+    classes = _classes()
+    if name not in classes:
+        close = difflib.get_close_matches(name, list(classes), n=3)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(
+            f"unknown batched learner {name!r}.{hint} Known: {', '.join(sorted(classes))}."
+        )
+    cls = classes[name]
+    method_field = {f.name for f in dataclasses.fields(cls.Config)} & {"method"}
+    if method_field:
+        settings = {"method": name, **settings}
+    config = make_config(cls.Config, None, settings, f"batched {name}")
+    return cls(env, runs, config)
+
+
 def run_batched(
     algorithm: str | BatchedLearner,
     env: Any,
@@ -204,8 +261,6 @@ def run_batched(
         check_int("max_episode_steps", max_episode_steps, 1)
     benv = as_batched_env(env)
     if isinstance(algorithm, str):
-        from rlcore.tabular.batched_learners import make_learner
-
         learner = make_learner(algorithm, benv, runs, **hyper)
         name = algorithm
     else:

@@ -1,15 +1,10 @@
-"""The batched engine's learners by name, and the pieces they share.
+"""What the batched engine's learners share.
 
-``make_learner(name, env, runs, **settings)`` builds one of
-
-    control:     sarsa, expected_sarsa, q_learning, double_q_learning, dyna_q, dyna_q_plus,
-                 mc_es (Monte Carlo with exploring starts)
-    prediction:  td0, mc (constant-alpha), n_step_td, offline_lambda_return, td_lambda,
-                 true_online_td_lambda, batch_td, batch_mc
-
-(``rlcore.tabular.batched_control`` and ``rlcore.tabular.batched_prediction``). Each keeps its
-tables with a leading run axis and calls the pure functions of ``rlcore.returns`` and
-``rlcore.tabular.policies``, the same ones the scalar agents call.
+The learners live in ``rlcore.tabular.batched_control`` and ``rlcore.tabular.batched_prediction``
+(built by name with ``rlcore.tabular.batched.make_learner``); each keeps its tables with a
+leading run axis and calls the pure functions of ``rlcore.returns`` and
+``rlcore.tabular.policies``, the same ones the scalar agents call. This module sits below them
+(it imports neither).
 
 Shared here: per-run step sizes (a step size may be an (R,) array, so one call sweeps alpha
 across runs), epsilon-greedy acting restricted to the actions a state offers (the
@@ -19,16 +14,14 @@ current episode for the methods that update at its end.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
 
-from rlcore.tabular.base import check_alpha, make_config
+from rlcore.tabular.base import check_alpha
 from rlcore.tabular.policies import (
     epsilon_greedy_action,
     epsilon_greedy_probs,
-    greedy_probs,
 )
 
 
@@ -80,10 +73,7 @@ def masked_epsilon_greedy_probs(
     q_s: np.ndarray, epsilon: float, mask_s: np.ndarray | None
 ) -> np.ndarray:
     """pi(. | s) of ``masked_epsilon_greedy``, (k, A)."""
-    if mask_s is None:
-        return epsilon_greedy_probs(q_s, epsilon)
-    offered = mask_s / mask_s.sum(axis=-1, keepdims=True)
-    return epsilon * offered + (1 - epsilon) * greedy_probs(np.where(mask_s, q_s, -np.inf))
+    return epsilon_greedy_probs(q_s, epsilon, mask_s)
 
 
 class ActionValues:
@@ -167,58 +157,3 @@ class EpisodeBuffer:
             self.terminated[runs, :L],
             lengths,
         )
-
-
-def _classes() -> dict[str, Any]:
-    from rlcore.tabular import batched_control as c
-    from rlcore.tabular import batched_prediction as p
-
-    return {
-        "sarsa": c.TDControl,
-        "expected_sarsa": c.TDControl,
-        "q_learning": c.TDControl,
-        "double_q_learning": c.DoubleQ,
-        "dyna_q": c.DynaQ,
-        "dyna_q_plus": c.DynaQ,
-        "mc_es": c.MonteCarloES,
-        "td0": p.TD0,
-        "mc": p.ConstantAlphaMC,
-        "n_step_td": p.NStepTD,
-        "offline_lambda_return": p.OfflineLambdaReturn,
-        "td_lambda": p.TDLambda,
-        "true_online_td_lambda": p.TrueOnlineTDLambda,
-        "batch_td": p.BatchTD,
-        "batch_mc": p.BatchMC,
-    }
-
-
-def learner_names() -> list[str]:
-    """The names ``run_batched`` and ``make_learner`` accept, sorted."""
-    return sorted(_classes())
-
-
-def make_learner(name: str, env: Any, runs: int, **settings: Any) -> Any:
-    """Build the learner ``name`` for R = ``runs`` runs of the batched env ``env``.
-
-    Args:
-        name: one of ``learner_names()``.
-        env: a ``BatchedEnv`` (its sizes and action mask are used).
-        runs: R.
-        **settings: fields of the learner's config (its ``Config`` dataclass), e.g. ``alpha``,
-            ``epsilon``, ``gamma``, ``n``, ``lambda_``, ``planning_steps``, ``kappa``, ``policy``.
-    """
-    classes = _classes()
-    if name not in classes:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(classes), n=3)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(
-            f"unknown batched learner {name!r}.{hint} Known: {', '.join(sorted(classes))}."
-        )
-    cls = classes[name]
-    method_field = {f.name for f in dataclasses.fields(cls.Config)} & {"method"}
-    if method_field:
-        settings = {"method": name, **settings}
-    config = make_config(cls.Config, None, settings, f"batched {name}")
-    return cls(env, runs, config)

@@ -31,10 +31,9 @@ from rlcore.tabular.base import (
     check_epsilon,
     check_gamma,
     check_initial,
-    check_n,
 )
 from rlcore.types import Transition
-from rlcore.validation import check_range
+from rlcore.validation import check_int, check_range
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,9 @@ class DynaConfig:
     """Settings of Dyna-Q, Dyna-Q+ and prioritized sweeping.
 
     Attributes:
-        n: planning steps per real step, >= 1 (the book's n).
+        n: planning steps per real step, >= 0 (the book's n; 0 is its direct-RL curve in
+            Figure 8.2: one-step tabular Q-learning, the same numbers as ``agents.q_learning``
+            with the same seed).
         alpha: step size in (0, 1].
         epsilon: exploration probability in [0, 1] (epsilon-greedy in Q).
         gamma: discount in [0, 1].
@@ -60,7 +61,12 @@ class DynaConfig:
     theta: float = 1e-4
 
     def __post_init__(self) -> None:
-        check_n(self.n, "planning steps per real step")
+        check_int(
+            "n",
+            self.n,
+            0,
+            hint="n counts planning steps per real step: 0 (direct RL only, Q-learning) or more.",
+        )
         check_alpha(self.alpha)
         check_epsilon(self.epsilon)
         check_gamma(self.gamma)
@@ -125,7 +131,7 @@ class _DynaBase(ControlAgent):
     def _q_update(self, s: int, a: int, r: float, s2: int, terminated: bool) -> float:
         """One Q-learning update; returns the TD error before it."""
         c = self.config
-        target = r if terminated else q_learning_target(r, c.gamma, self._q[s2])
+        target = r if terminated else q_learning_target(r, c.gamma, self._row(s2))
         delta = target - self._q[s][a]
         self._q[s][a] += c.alpha * delta
         return delta
@@ -163,6 +169,8 @@ class DynaQ(_DynaBase):
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated = transition[:5]
+        if self._offered is not None:
+            self._see_next(transition)
         self.steps += 1
         self._q_update(s, a, r, s2, terminated)  # (d) direct RL
         m = self.model
@@ -190,13 +198,17 @@ class DynaQPlus(_DynaBase):
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated = transition[:5]
+        if self._offered is not None:
+            self._see_next(transition)
         m, c = self.model, self.config
         self.steps += 1
         self._q_update(s, a, r, s2, terminated)
         for state in (s, s2):
             if state not in m.actions and not (state == s2 and terminated):
+                offered = self._mask(state)
                 for b in range(self.n_actions):  # untried actions: back to the state, reward 0
-                    m.store(state, b, 0.0, state, False)
+                    if offered is None or offered[b]:
+                        m.store(state, b, 0.0, state, False)
         m.store(s, a, r, s2, terminated)
         self.last_tried[s][a] = self.steps
         for _ in range(c.n):
@@ -263,11 +275,13 @@ class PrioritizedSweeping(_DynaBase):
         m, c = self.model, self.config
         s2 = m.next_state[s][a]
         r = m.reward[s][a]
-        target = r if m.terminated[s][a] else q_learning_target(r, c.gamma, self._q[s2])
+        target = r if m.terminated[s][a] else q_learning_target(r, c.gamma, self._row(s2))
         return abs(target - self._q[s][a])
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated = transition[:5]
+        if self._offered is not None:
+            self._see_next(transition)
         m = self.model
         self.steps += 1
         self._store(s, a, r, s2, terminated)

@@ -33,6 +33,7 @@ from rlcore.tabular.policies import (
     epsilon_greedy_value,
     greedy_action,
     greedy_probs,
+    masked_probs,
     sample_action,
 )
 from rlcore.types import Transition
@@ -166,6 +167,8 @@ class _MCPredictionAgent(PredictionAgent):
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated, truncated = transition[:6]
+        if self._offered is not None:
+            self._see_next(transition)
         self._episode.push(s, a, r)
         if terminated or truncated:
             self._learn(s2, terminated)
@@ -246,6 +249,8 @@ class _MCControlAgent(ControlAgent):
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated, truncated = transition[:6]
+        if self._offered is not None:
+            self._see_next(transition)
         self._episode.push(s, a, r)
         if terminated or truncated:
             self._learn(s2, terminated)
@@ -254,7 +259,7 @@ class _MCControlAgent(ControlAgent):
     def _learn(self, s2: int, terminated: bool) -> None:
         c, ep = self.config, self._episode
         epsilon = 0.0 if self._greedy else self._epsilon
-        v_boot = 0.0 if terminated else epsilon_greedy_value(self._q[s2], epsilon)
+        v_boot = 0.0 if terminated else epsilon_greedy_value(self._q[s2], epsilon, self._mask(s2))
         g = ep.returns(c.gamma, v_boot)
         pairs = list(zip(ep.states, ep.actions))
         use = _first_visits(pairs) if c.first_visit else [True] * len(g)
@@ -312,11 +317,19 @@ class MCExploringStarts(_MCControlAgent):
         super().reset()
         self._start = True
 
-    def act(self, obs: int, *, explore: bool = False) -> int:
+    def act(self, obs: int, *, explore: bool = False, mask: Any = None) -> int:
+        """The exploring start (uniform among the offered actions) at an episode's first step
+        when exploring, else greedy in Q (among the actions ``mask`` offers if given)."""
+        if mask is not None:
+            self._see_mask(obs, mask)
+        offered = self._mask(obs)
         if explore and self._start:
             self._start = False
-            return int(self._uniform() * self.n_actions)
-        return greedy_action(self._q[obs], self._uniform())
+            if offered is None:
+                return int(self._uniform() * self.n_actions)
+            choices = [b for b, m in enumerate(offered) if m]
+            return choices[int(self._uniform() * len(choices))]
+        return greedy_action(self._q[obs], self._uniform(), offered)
 
 
 @final
@@ -435,9 +448,11 @@ class OffPolicyMC(TabularAgent):
         self._episode = _Episode()
 
     def _behaviour_probs(self, s: int) -> list[float]:
+        mask = self._mask(s)
         if self.behavior is not None:
-            return self._b_rows[s]
-        return epsilon_greedy_probs(self._estimated_row(s), self.config.epsilon)
+            row = self._b_rows[s]
+            return row if mask is None else masked_probs(row, mask, "the behaviour policy")
+        return epsilon_greedy_probs(self._estimated_row(s), self.config.epsilon, mask)
 
     def _estimated_row(self, s: int) -> list[float]:
         """Q(s, .) with -inf for actions that have no data yet (C or N zero), unless none has.
@@ -447,24 +462,36 @@ class OffPolicyMC(TabularAgent):
         can deadlock the algorithm: an untried action stays greedy, so every backward pass
         stops before it could be updated.
         """
-        row, counts = self._q[s], self._cq[s]
+        row, counts, mask = self._q[s], self._cq[s], self._mask(s)
+        if mask is not None:  # only offered actions count
+            counts = [c if m else 0 for c, m in zip(counts, mask)]
+            row = [q if m else -math.inf for q, m in zip(row, mask)]
         if all(c == 0 for c in counts):
             return row
         return [q if c > 0 else -math.inf for q, c in zip(row, counts)]
 
     def _target_probs(self, s: int) -> list[float]:
-        return greedy_probs(self._estimated_row(s)) if self.control else self._pi_rows[s]
+        if self.control:
+            return greedy_probs(self._estimated_row(s))
+        mask = self._mask(s)
+        row = self._pi_rows[s]
+        return row if mask is None else masked_probs(row, mask, "the target policy")
 
-    def act(self, obs: int, *, explore: bool = False) -> int:
-        """A behaviour action (explore=True) or a target-policy action."""
+    def act(self, obs: int, *, explore: bool = False, mask: Any = None) -> int:
+        """A behaviour action (explore=True) or a target-policy action, among the actions
+        ``mask`` offers if given (both policies conditioned on them)."""
+        if mask is not None:
+            self._see_mask(obs, mask)
         if explore:
             return sample_action(self._behaviour_probs(obs), self._uniform())
         if self.control:
             return greedy_action(self._estimated_row(obs), self._uniform())
-        return sample_action(self._pi_rows[obs], self._uniform())
+        return sample_action(self._target_probs(obs), self._uniform())
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated, truncated = transition[:6]
+        if self._offered is not None:
+            self._see_next(transition)
         ep = self._episode
         ep.push(s, a, r)
         ep.b_probs.append(self._behaviour_probs(s)[a])  # b is fixed until the episode ends

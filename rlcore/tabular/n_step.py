@@ -175,6 +175,8 @@ class _NStepControlAgent(ControlAgent):
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated, truncated = transition[:6]
+        if self._offered is not None:
+            self._see_next(transition)
         window = self._window
         window.push(s, a, r)
         a2 = self._next_action(s2, terminated, truncated)  # None at termination
@@ -219,10 +221,10 @@ class NStepSarsa(_NStepControlAgent):
             if a_last is not None:
                 later.append((s_last, a_last))
             for s_i, a_i in later:
-                row = np.asarray(self._q[s_i])
+                row, mask = np.asarray(self._q[s_i]), self._mask(s_i)
                 rho *= importance_ratio(
-                    epsilon_greedy_probs(row, c.target_epsilon)[a_i],
-                    epsilon_greedy_probs(row, c.epsilon)[a_i],
+                    epsilon_greedy_probs(row, c.target_epsilon, mask)[a_i],
+                    epsilon_greedy_probs(row, c.epsilon, mask)[a_i],
                 )
         s, a = w.pop()
         row = self._q[s]
@@ -255,8 +257,12 @@ class TreeBackup(_NStepControlAgent):
         discount_t = np.full(m, c.gamma)
         if a_last is None:
             discount_t[-1] = 0.0
+        mask = None
+        if self._offered is not None:  # pi over the actions each reached state offers
+            every = [True] * self.n_actions
+            mask = np.asarray([self._mask(s_i) or every for s_i in reached])
         g = tree_backup_returns(
-            w.rewards, discount_t, q_t, actions, epsilon_greedy_probs(q_t, c.target_epsilon)
+            w.rewards, discount_t, q_t, actions, epsilon_greedy_probs(q_t, c.target_epsilon, mask)
         )[0]
         s, a = w.pop()
         row = self._q[s]

@@ -9,6 +9,15 @@ Two kinds of function, both pure (randomness comes in as uniform numbers ``u`` i
   (..., A)) and for one state given as a Python list (the fast path the scalar agents use);
   a test checks that both paths agree and that the action frequencies equal ``*_probs``.
 
+Action masks (gymnasium's ``info["action_mask"]``, 1 = the state offers the action): every
+function takes ``mask=`` of shape (..., A) (bool or 0/1; a list for the list fast path) and then
+ranges over the offered actions only, by one rule: the greedy choice is the greedy choice in
+``where(mask, q, -inf)``; exploring picks uniformly among the offered actions (the
+floor(u n)-th of the n offered); a max or an expectation runs over the offered actions. A row
+that offers no action is an error. The scalar agents and the batched engine call these same
+functions, so both give the same distributions (Sutton & Barto's Example 6.7 needs it: state
+A offers 2 of the 10 actions).
+
 Tie-breaking is random and uniform among the maximising actions (argmax would always favour the
 lowest index, which biases learning from an all-zero initial table).
 
@@ -23,6 +32,7 @@ Source: Sutton & Barto (2018) §2.2-2.3 (epsilon-greedy), §2.8 and §13.1 (soft
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import numpy as np
@@ -34,15 +44,18 @@ PROB_TOLERANCE = 1e-6
 
 
 # -- distributions -----------------------------------------------------------------------------
-def greedy_probs(q: Any) -> np.ndarray:
-    """pi(a | s) = 1/k for the k maximising actions of each row, 0 otherwise.
+def greedy_probs(q: Any, mask: Any = None) -> np.ndarray:
+    """pi(a | s) = 1/k for the k maximising (offered) actions of each row, 0 otherwise.
 
     Args:
         q: action values, shape (..., A), or a Python list for one state (fast path).
+        mask: optional (..., A), the actions each row offers (see the module docstring).
 
     Returns:
         Probabilities, shape (..., A) (a list for a list).
     """
+    if mask is not None:
+        q = masked_values(q, mask)
     if isinstance(q, list):
         best = max(q)
         k = q.count(best)
@@ -52,17 +65,32 @@ def greedy_probs(q: Any) -> np.ndarray:
     return best / np.sum(best, axis=-1, keepdims=True)
 
 
-def epsilon_greedy_probs(q: Any, epsilon: float) -> np.ndarray:
+def epsilon_greedy_probs(q: Any, epsilon: float, mask: Any = None) -> np.ndarray:
     """pi(a | s) = epsilon / A + (1 - epsilon) / k for the k greedy actions (S&B (2018) §5.4).
+
+    With ``mask``: epsilon / n for each of the n offered actions plus (1 - epsilon) / k for
+    the k greedy ones among them, 0 for the others.
 
     Args:
         q: action values, shape (..., A), or a Python list for one state (fast path, epsilon
             not re-checked).
         epsilon: exploration probability in [0, 1] (scalar or broadcastable to (...,)).
+        mask: optional (..., A), the actions each row offers.
 
     Returns:
         Probabilities, shape (..., A) (a list for a list).
     """
+    if mask is not None:
+        offered = _offered_flags(mask, q)
+        greedy = greedy_probs(masked_values(q, offered))
+        if isinstance(q, list):
+            n = sum(offered)
+            return [
+                (epsilon / n if m else 0.0) + (1.0 - epsilon) * p for m, p in zip(offered, greedy)
+            ]
+        eps = np.asarray(_check_epsilon(epsilon), dtype=np.float64)[..., None]
+        # epsilon / n at each offered action (written so that all offered gives epsilon / A)
+        return eps / offered.sum(axis=-1, keepdims=True) * offered + (1.0 - eps) * greedy
     if isinstance(q, list):
         greedy = greedy_probs(q)
         return [epsilon / len(q) + (1.0 - epsilon) * p for p in greedy]
@@ -72,16 +100,20 @@ def epsilon_greedy_probs(q: Any, epsilon: float) -> np.ndarray:
     return eps / greedy.shape[-1] + (1.0 - eps) * greedy
 
 
-def softmax_probs(q: Any, temperature: float = 1.0) -> np.ndarray:
-    """pi(a | s) = exp(q_a / tau) / sum_b exp(q_b / tau) (S&B (2018) eq. 13.2, Boltzmann).
+def softmax_probs(q: Any, temperature: float = 1.0, mask: Any = None) -> np.ndarray:
+    """pi(a | s) = exp(q_a / tau) / sum_b exp(q_b / tau) (S&B (2018) eq. 13.2, Boltzmann),
+    the sums over the offered actions when ``mask`` is given (0 for the others).
 
     Args:
         q: action values, shape (..., A).
         temperature: tau > 0; small tau approaches greedy, large tau uniform.
+        mask: optional (..., A), the actions each row offers.
 
     Returns:
         Probabilities, shape (..., A).
     """
+    if mask is not None:
+        q = masked_values(np.asarray(q, dtype=np.float64), mask)
     tau = check_range(
         "temperature",
         temperature,
@@ -94,19 +126,31 @@ def softmax_probs(q: Any, temperature: float = 1.0) -> np.ndarray:
     return z / np.sum(z, axis=-1, keepdims=True)
 
 
-def epsilon_greedy_value(q: Any, epsilon: Any) -> Any:
+def epsilon_greedy_value(q: Any, epsilon: Any, mask: Any = None) -> Any:
     """sum_a pi(a | s) q(s, a) for the epsilon-greedy pi: (1 - epsilon) max_a q + epsilon mean_a q.
 
     Equal to ``expected_value(q, epsilon_greedy_probs(q, epsilon))`` (the greedy ties share
     1 - epsilon and all have the maximal value); Expected Sarsa's bootstrap (S&B (2018) §6.6).
+    With ``mask`` the max and the mean run over the offered actions.
 
     Args:
         q: action values, shape (..., A), or a Python list for one state (fast path).
         epsilon: exploration probability in [0, 1].
+        mask: optional (..., A), the actions each row offers.
 
     Returns:
         Values, shape (...) (a float for one row).
     """
+    if mask is not None:
+        offered = _offered_flags(mask, q)
+        if isinstance(q, list):
+            values = [v for v, m in zip(q, offered) if m]
+            return (1.0 - epsilon) * max(values) + epsilon * sum(values) / len(values)
+        eps = _check_epsilon(epsilon)
+        q = np.asarray(q, dtype=np.float64)
+        best = np.max(np.where(offered, q, -np.inf), axis=-1)
+        mean = np.sum(np.where(offered, q, 0.0), axis=-1) / np.sum(offered, axis=-1)
+        return (1.0 - eps) * best + eps * mean
     if isinstance(q, list):
         return (1.0 - epsilon) * max(q) + epsilon * sum(q) / len(q)
     eps = _check_epsilon(epsilon)
@@ -186,16 +230,20 @@ def _pick(masks: np.ndarray, u: Any, count: np.ndarray, nth: np.ndarray, shift: 
     return nth[(j << shift) | masks]
 
 
-def greedy_action(q: Any, u: Any) -> Any:
-    """argmax_a q[..., a], ties broken uniformly: the floor(u k)-th of the k maximisers.
+def greedy_action(q: Any, u: Any, mask: Any = None) -> Any:
+    """argmax_a q[..., a], ties broken uniformly: the floor(u k)-th of the k maximisers (among
+    the offered actions, with ``mask``).
 
     Args:
         q: action values, shape (..., A), or a Python list for one state (fast path).
         u: uniforms in [0, 1), shape (...).
+        mask: optional (..., A), the actions each row offers.
 
     Returns:
         Integer actions, shape (...) (a Python int for one row).
     """
+    if mask is not None:
+        q = masked_values(q, mask)
     if isinstance(q, list):
         best = max(q)
         k = q.count(best)
@@ -241,20 +289,20 @@ def epsilon_greedy_action(
     Returns:
         Integer actions, shape (...) (a Python int for one row).
     """
-    if isinstance(q, list) and mask is None:
-        if u_explore < epsilon:
-            return int(u_pick * len(q))
-        return greedy_action(q, u_pick)
+    if isinstance(q, list):
+        if mask is None:
+            if u_explore < epsilon:
+                return int(u_pick * len(q))
+            return greedy_action(q, u_pick)
+        offered = _offered_flags(mask, q)
+        if u_explore < epsilon:  # the floor(u n)-th of the n offered actions
+            return [a for a, m in enumerate(offered) if m][int(u_pick * sum(offered))]
+        return greedy_action(masked_values(q, offered), u_pick)
     _check_epsilon(epsilon)
     q = np.asarray(q, dtype=np.float64)
     n_actions = q.shape[-1]
     if mask is not None:
-        mask = np.asarray(mask, dtype=bool)
-        if not mask.any(axis=-1).all():
-            raise ValueError(
-                "epsilon_greedy_action got a mask row that offers no action; every row needs "
-                "at least one True (the actions its state offers)."
-            )
+        mask = _offered_flags(mask, q)
         q = np.where(mask, q, -np.inf)
     explore = np.asarray(u_explore) < epsilon
     if n_actions <= _BITMASK_MAX_ACTIONS:
@@ -272,9 +320,73 @@ def epsilon_greedy_action(
     return int(a) if a.ndim == 0 else a
 
 
-def softmax_action(q: Any, temperature: float, u: Any) -> Any:
-    """A draw from ``softmax_probs(q, temperature)`` with uniforms ``u`` of shape (...)."""
-    return sample_action(softmax_probs(q, temperature), u)
+def softmax_action(q: Any, temperature: float, u: Any, mask: Any = None) -> Any:
+    """A draw from ``softmax_probs(q, temperature, mask)`` with uniforms ``u`` of shape (...)."""
+    return sample_action(softmax_probs(q, temperature, mask), u)
+
+
+# -- action masks ------------------------------------------------------------------------------
+def _offered_flags(mask: Any, q: Any) -> Any:
+    """``mask`` checked against ``q``: a list of bools for a list row, else a bool array of
+    q's shape; raises when a row offers no action."""
+    if isinstance(q, list) and isinstance(mask, list | tuple):
+        flags = [bool(m) for m in mask]
+        if len(flags) != len(q) or not any(flags):
+            _bad_mask(mask, len(q))
+        return flags
+    flags = np.asarray(mask).astype(bool, copy=False)
+    shape = np.shape(q)
+    if flags.shape[-1:] != shape[-1:] or not flags.any(axis=-1).all():
+        _bad_mask(mask, shape[-1])
+    return flags.tolist() if isinstance(q, list) else flags
+
+
+def _bad_mask(mask: Any, n_actions: int) -> None:
+    flags = np.asarray(mask)
+    if flags.shape[-1:] != (n_actions,):
+        raise ValueError(
+            f"an action mask must have one entry per action ({n_actions}), got shape "
+            f"{flags.shape}; gymnasium's convention is info['action_mask'] of shape (n_actions,)."
+        )
+    raise ValueError(
+        f"an action mask offers no action ({flags.tolist()}); every state must offer at least "
+        "one (1 = allowed, gymnasium's info['action_mask'] convention)."
+    )
+
+
+def masked_values(q: Any, mask: Any) -> Any:
+    """q with -inf where ``mask`` offers no action: its max, argmax and greedy policy are those
+    over the offered actions. A list for a list row, else an array (..., A)."""
+    offered = _offered_flags(mask, q)
+    if isinstance(q, list):
+        return [v if m else -math.inf for v, m in zip(q, offered)]
+    return np.where(offered, np.asarray(q, dtype=np.float64), -np.inf)
+
+
+def masked_probs(probs: Any, mask: Any, what: str = "the policy") -> Any:
+    """pi restricted to the offered actions: pi(a | s) mask_a / sum_b pi(b | s) mask_b.
+
+    A fixed policy (a ``policies.tabular`` table, a prediction agent's pi) acting where a state
+    offers fewer actions than it has is conditioned on the offered ones. Raises when pi gives
+    the offered actions no probability.
+
+    Args:
+        probs: pi(. | s), shape (A,) (a list or an array).
+        mask: (A,), the actions the state offers.
+        what: the policy's name, for the message.
+    """
+    offered = _offered_flags(mask, list(probs))
+    if all(offered):
+        return list(probs)
+    kept = [p if m else 0.0 for p, m in zip(probs, offered)]
+    total = sum(kept)
+    if not total > 0.0:
+        raise ValueError(
+            f"{what} gives probability 0 to every action the state offers (mask "
+            f"{[int(m) for m in offered]}, probabilities {[float(p) for p in probs]}); give "
+            "the offered actions positive probability, e.g. an epsilon-soft policy."
+        )
+    return [p / total for p in kept]
 
 
 def _check_epsilon(epsilon: Any) -> Any:
@@ -372,16 +484,24 @@ class TablePolicy:
     def reset(self) -> None:
         """Nothing to clear between episodes."""
 
-    def probs(self, obs: int, *, explore: bool = False) -> np.ndarray:
-        """pi(. | obs), shape (A,). ``explore`` is ignored: the policy is fixed."""
-        return self._table[int(obs)].copy()
+    def probs(self, obs: int, *, explore: bool = False, mask: Any = None) -> np.ndarray:
+        """pi(. | obs), shape (A,); with ``mask`` (A,) conditioned on the offered actions
+        (``masked_probs``). ``explore`` is ignored: the policy is fixed."""
+        if mask is None:
+            return self._table[int(obs)].copy()
+        return np.asarray(masked_probs(self._rows[int(obs)], mask, "policies.tabular"))
 
     def prob(self, obs: int, action: int) -> float:
         """pi(action | obs) as a float."""
         return float(self._table[int(obs), int(action)])
 
-    def act(self, obs: int, *, explore: bool = False) -> int:
-        return sample_action(self._rows[int(obs)], self._rng.random())
+    def act(self, obs: int, *, explore: bool = False, mask: Any = None) -> int:
+        """A draw from pi(. | obs), among the offered actions when ``mask`` is given (the
+        loop passes the env's ``info["action_mask"]``)."""
+        row = self._rows[int(obs)]
+        if mask is not None:
+            row = masked_probs(row, mask, "policies.tabular")
+        return sample_action(row, self._rng.random())
 
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return {}, {"probs": self._table}
@@ -392,21 +512,31 @@ class TablePolicy:
 
 
 @export("policies.greedy")
-def greedy(q: Any, seed: int | None = None) -> TablePolicy:
-    """The greedy policy of an (S, A) q table, ties shared evenly (a fixed TablePolicy)."""
-    return TablePolicy(greedy_probs(_q_table(q)), seed)
+def greedy(q: Any, seed: int | None = None, *, mask: Any = None) -> TablePolicy:
+    """The greedy policy of an (S, A) q table, ties shared evenly (a fixed TablePolicy);
+    with ``mask`` (S, A) among each state's offered actions."""
+    q = _q_table(q)
+    return TablePolicy(greedy_probs(q, _mask_table(mask, q)), seed)
 
 
 @export("policies.epsilon_greedy")
-def epsilon_greedy(q: Any, epsilon: float, seed: int | None = None) -> TablePolicy:
-    """The epsilon-greedy policy of an (S, A) q table (a fixed TablePolicy)."""
-    return TablePolicy(epsilon_greedy_probs(_q_table(q), epsilon), seed)
+def epsilon_greedy(
+    q: Any, epsilon: float, seed: int | None = None, *, mask: Any = None
+) -> TablePolicy:
+    """The epsilon-greedy policy of an (S, A) q table (a fixed TablePolicy); with ``mask``
+    (S, A) it explores and exploits among each state's offered actions."""
+    q = _q_table(q)
+    return TablePolicy(epsilon_greedy_probs(q, epsilon, _mask_table(mask, q)), seed)
 
 
 @export("policies.softmax")
-def softmax(q: Any, temperature: float = 1.0, seed: int | None = None) -> TablePolicy:
-    """The softmax (Boltzmann) policy of an (S, A) q table (a fixed TablePolicy)."""
-    return TablePolicy(softmax_probs(_q_table(q), temperature), seed)
+def softmax(
+    q: Any, temperature: float = 1.0, seed: int | None = None, *, mask: Any = None
+) -> TablePolicy:
+    """The softmax (Boltzmann) policy of an (S, A) q table (a fixed TablePolicy); with
+    ``mask`` (S, A) over each state's offered actions."""
+    q = _q_table(q)
+    return TablePolicy(softmax_probs(q, temperature, _mask_table(mask, q)), seed)
 
 
 def _q_table(q: Any) -> np.ndarray:
@@ -414,6 +544,18 @@ def _q_table(q: Any) -> np.ndarray:
     if q.ndim != 2:
         raise ValueError(f"q must be an (n_states, n_actions) table, got shape {q.shape}.")
     return q
+
+
+def _mask_table(mask: Any, q: np.ndarray) -> np.ndarray | None:
+    if mask is None:
+        return None
+    mask = np.asarray(mask)
+    if mask.shape != q.shape:
+        raise ValueError(
+            f"mask must have the q table's shape {q.shape} (one row of offered actions per "
+            f"state), got {mask.shape}."
+        )
+    return mask
 
 
 __all__ = [
@@ -427,6 +569,8 @@ __all__ = [
     "greedy",
     "greedy_action",
     "greedy_probs",
+    "masked_values",
+    "masked_probs",
     "sample_action",
     "softmax",
     "softmax_action",

@@ -109,8 +109,11 @@ class QLearning(ControlAgent):
         super().__init__(env, config, kwargs, seed)
         self._alpha, self._gamma = self.config.alpha, self.config.gamma
 
-    def act(self, obs: int, *, explore: bool = False) -> int:
-        """Epsilon-greedy (explore=True) or greedy action, ties broken at random."""
+    def act(self, obs: int, *, explore: bool = False, mask: Any = None) -> int:
+        """Epsilon-greedy (explore=True) or greedy action, ties broken at random, among the
+        actions ``mask`` offers if given."""
+        if mask is not None or self._offered is not None:
+            return super().act(obs, explore=explore, mask=mask)
         row = self._q[obs]  # the hot path of the throughput benchmark: no pre-chosen action
         u = self._uniform_block()
         if explore:
@@ -120,7 +123,12 @@ class QLearning(ControlAgent):
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated = transition[:5]
         row = self._q[s]
-        target = r if terminated else q_learning_target(r, self._gamma, self._q[s2])
+        if self._offered is None:
+            q_t = self._q[s2]
+        else:  # max over the actions S_{t+1} offers
+            self._see_next(transition)
+            q_t = self._row(s2)
+        target = r if terminated else q_learning_target(r, self._gamma, q_t)
         row[a] += self._alpha * (target - row[a])
 
 
@@ -145,6 +153,8 @@ class Sarsa(ControlAgent):
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated, truncated = transition[:6]
+        if self._offered is not None:
+            self._see_next(transition)
         row = self._q[s]
         a2 = self._next_action(s2, terminated, truncated)
         target = r if a2 is None else sarsa_target(r, self._gamma, self._q[s2], a2)
@@ -174,11 +184,13 @@ class ExpectedSarsa(ControlAgent):
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated = transition[:5]
+        if self._offered is not None:
+            self._see_next(transition)
         row = self._q[s]
         if terminated:
             target = r
         else:
-            v2 = epsilon_greedy_value(self._q[s2], self._target_epsilon)
+            v2 = epsilon_greedy_value(self._q[s2], self._target_epsilon, self._mask(s2))
             target = td_target(r, self._gamma, v2)
         row[a] += self._alpha * (target - row[a])
 
@@ -223,19 +235,22 @@ class DoubleQLearning(ControlAgent):
 
     def _policy_action(self, obs: int, explore: bool) -> int:
         row = [a + b for a, b in zip(self._q[obs], self._q2[obs])]
+        mask = self._mask(obs)
         u = self._uniform_block()
         if explore:
-            return epsilon_greedy_action(row, self._epsilon, u.pop(), u.pop())
-        return greedy_action(row, u.pop())
+            return epsilon_greedy_action(row, self._epsilon, u.pop(), u.pop(), mask)
+        return greedy_action(row, u.pop(), mask)
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated = transition[:5]
+        if self._offered is not None:
+            self._see_next(transition)
         q_upd, q_eval = (self._q, self._q2) if self._uniform() < 0.5 else (self._q2, self._q)
         row = q_upd[s]
         if terminated:
             target = r
         else:
-            a_star = greedy_action(q_upd[s2], self._uniform())
+            a_star = greedy_action(q_upd[s2], self._uniform(), self._mask(s2))
             target = double_q_learning_target(r, self._gamma, q_eval[s2], a_star)
         row[a] += self._alpha * (target - row[a])
 

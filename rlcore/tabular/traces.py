@@ -242,6 +242,8 @@ class SarsaLambda(ControlAgent):
     def observe(self, transition: Transition) -> None:
         c = self.config
         s, a, r, s2, terminated, truncated = transition[:6]
+        if self._offered is not None:
+            self._see_next(transition)
         q = self._q
         x = np.zeros((self.n_states, self.n_actions))
         x[s, a] = 1.0

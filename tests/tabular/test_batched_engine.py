@@ -10,9 +10,14 @@ import rlcore  # noqa: F401  (registers the rlcore/... env ids)
 from rlcore.envs.random_walk import random_walk_true_values
 from rlcore.stats import mean_ci
 from rlcore.tabular import FiniteMDP, planning
-from rlcore.tabular.batched import as_batched_env, run_batched, sample_episodes
+from rlcore.tabular.batched import (
+    as_batched_env,
+    learner_names,
+    make_learner,
+    run_batched,
+    sample_episodes,
+)
 from rlcore.tabular.batched_envs import ModelBatchEnv, SwitchingModelEnv
-from rlcore.tabular.batched_learners import learner_names, make_learner
 
 WALK = "rlcore/RandomWalk-v0"
 

@@ -18,8 +18,7 @@ import pytest
 import rlcore
 from rlcore.envs.random_walk import random_walk_true_values
 from rlcore.stats import mean_ci
-from rlcore.tabular.batched import as_batched_env, run_batched
-from rlcore.tabular.batched_learners import make_learner
+from rlcore.tabular.batched import as_batched_env, make_learner, run_batched
 
 
 def _tie_free_q(n_states: int, n_actions: int, seed: int) -> np.ndarray:

@@ -83,7 +83,22 @@ def test_planners_continue_identically_after_save_and_load(name, tmp_path):
 
 def test_bad_planning_settings_are_explained():
     spaces = (gym.spaces.Discrete(4), gym.spaces.Discrete(2))
-    with pytest.raises(ValueError, match=r"n=0 is outside \[1, inf\].*planning steps"):
-        rlcore.make("agents.dyna_q", spaces, n=0)
+    with pytest.raises(ValueError, match=r"n=-1 is outside \[0, inf\].*planning steps"):
+        rlcore.make("agents.dyna_q", spaces, n=-1)
     with pytest.raises(ValueError, match=r"kappa=-1 is outside"):
         rlcore.make("agents.dyna_q_plus", spaces, kappa=-1)
+
+
+def test_dyna_q_with_no_planning_is_q_learning_bit_for_bit():
+    """n = 0 is Figure 8.2's direct-RL curve: one-step tabular Q-learning, same seed, same
+    numbers (every Q value, every episode length)."""
+    settings = dict(alpha=0.1, epsilon=0.1, gamma=GAMMA, seed=3)
+    histories, tables = [], []
+    for name, extra in (("agents.dyna_q", {"n": 0}), ("agents.q_learning", {})):
+        env = gym.make("rlcore/DynaMaze-v0")
+        agent = rlcore.make(name, env, **settings, **extra)
+        histories.append(rlcore.run(agent, env, episodes=15, seed=7).lengths)
+        tables.append(agent.q)
+    assert histories[0] == histories[1]
+    assert np.array_equal(tables[0], tables[1])
+    assert histories[0][0] > 100  # a real run: the first episode wanders

@@ -79,6 +79,11 @@ def test_array_paths_equal_the_row_by_row_rule_for_every_number_of_actions(A, k,
     assert P.epsilon_greedy_action(q, eps, u1, u2, mask=offered).tolist() == [
         _naive_epsilon_greedy(r, eps, a, b, m) for (r, a, b), m in zip(rows, offered)
     ]
+    # The scalar agents' list path (one row, a list mask) follows the same rule.
+    assert [
+        P.epsilon_greedy_action(r, eps, a, b, mask=m.tolist())
+        for (r, a, b), m in zip(rows, offered)
+    ] == [_naive_epsilon_greedy(r, eps, a, b, m) for (r, a, b), m in zip(rows, offered)]
     # Leading axes are independent rows; one row gives a Python int.
     split = P.epsilon_greedy_action(q[None], eps, u1[None], u2[None])
     assert (
