@@ -67,6 +67,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.tabular.n_step",
         "rlcore.tabular.traces",
         "rlcore.tabular.dyna",
+        "rlcore.tabular.ensembles",
         "rlcore.approximation.linear",
         "rlcore.approximation.control",
         "rlcore.approximation.gradient_td",
@@ -103,6 +104,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.envs.baird",
         "rlcore.envs.gambler",
         "rlcore.envs.jacks_car_rental",
+        "rlcore.envs.deep_sea",
     ),
     "datasets": ("rlcore.data",),
     "ensembles": ("rlcore.ensemble.reductions",),
@@ -117,6 +119,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.book.ch10",
         "rlcore.book.ch11",
         "rlcore.book.ch12_approx",
+        "rlcore.book.ensembles",
     ),
 }
 

@@ -171,6 +171,7 @@ class EpisodeBuffer:
 
 def _classes() -> dict[str, Any]:
     from rlcore.tabular import batched_control as c
+    from rlcore.tabular import batched_ensembles as ens
     from rlcore.tabular import batched_prediction as p
 
     return {
@@ -181,6 +182,7 @@ def _classes() -> dict[str, Any]:
         "dyna_q": c.DynaQ,
         "dyna_q_plus": c.DynaQ,
         "mc_es": c.MonteCarloES,
+        "maxmin_q_learning": ens.MaxminQ,
         "td0": p.TD0,
         "mc": p.ConstantAlphaMC,
         "n_step_td": p.NStepTD,
