@@ -72,6 +72,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.approximation.control",
         "rlcore.approximation.gradient_td",
         "rlcore.approximation.dqn.agent",
+        "rlcore.approximation.dqn.ensembles",
     ),
     "features": ("rlcore.approximation.features",),
     "planning": ("rlcore.tabular.planning",),

@@ -67,6 +67,7 @@ class ReplayBuffer:
         capacity: int,
         obs_shape: tuple[int, ...],
         obs_dtype: Any = np.float32,
+        *,
         mask_size: int = 0,
     ) -> None:
         self.capacity = check_int("capacity", capacity, 1, hint="Use a positive buffer size.")
@@ -241,9 +242,10 @@ class PrioritizedReplay:
         alpha: float = 0.6,
         eps: float = 1e-6,
         obs_dtype: Any = np.float32,
+        *,
         mask_size: int = 0,
     ) -> None:
-        self.storage = ReplayBuffer(capacity, obs_shape, obs_dtype, mask_size)
+        self.storage = ReplayBuffer(capacity, obs_shape, obs_dtype, mask_size=mask_size)
         self.tree = SumTree(capacity)
         self.alpha = check_range("alpha", alpha, 0.0, 1.0)
         self.eps = check_range("eps", eps, 0.0, low_open=True)
