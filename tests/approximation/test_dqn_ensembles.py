@@ -68,6 +68,18 @@ for name, extra in {agents!r}.items():
 """
 
 
+@pytest.mark.parametrize("name", sorted(AGENTS))
+def test_same_seed_same_weights_in_process(name):
+    runs = []
+    for _ in range(2):
+        agent = _agent(name, seed=4)
+        rlcore.run(agent, Chain(), steps=250, seed=4)
+        runs.append(agent.state()[1])
+    for k in runs[0]:
+        assert torch.equal(runs[0][k], runs[1][k]), k
+
+
+@pytest.mark.slow  # two fresh interpreters importing torch: slow on a loaded machine
 def test_same_seed_same_weights_across_processes():
     from pathlib import Path
 
