@@ -1,7 +1,7 @@
 """Forward + backward of N critics (17 -> 256 -> 256 -> 1) with every Ensemble backend.
 
 One process, backends interleaved (round-robin repeats, median of each), so the ratios compare
-like with like on a shared machine. Runs on CUDA when present (and on the CPU always); prints the
+like with like on a shared machine; CPU numbers are process CPU time (one torch thread). Runs on CUDA when present (and on the CPU always); prints the
 device of every number, the time per forward+backward and the speed-up over the loop.
 
     python benchmarks/ensemble_speed.py [--members 1 2 5 10 20 50 100] [--batches 256 1]
@@ -28,15 +28,19 @@ def step_time(ens, x, min_time, device):
         ens(x).sum().backward()
 
     once()  # warm-up
-    if device.type == "cuda":
+    cuda = device.type == "cuda"
+    # CPU: the process's CPU time (one thread), which other jobs on a shared machine disturb far
+    # less than wall time; CUDA: wall time after synchronising.
+    clock = time.perf_counter if cuda else time.process_time
+    if cuda:
         torch.cuda.synchronize()
-    reps, start = 0, time.perf_counter()
+    reps, start = 0, clock()
     while True:
         once()
         reps += 1
-        if device.type == "cuda":
+        if cuda:
             torch.cuda.synchronize()
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
         if elapsed >= min_time:
             return elapsed / reps
 

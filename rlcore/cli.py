@@ -107,7 +107,8 @@ def _cmd_figures(args: argparse.Namespace) -> int:
         by_chapter.setdefault(_chapter_of(name.split(".", 1)[1]), []).append(name)
     if args.list or not args.chapters:
         for ch in sorted(by_chapter):
-            print(f"ch{ch}: {', '.join(n.split('.', 1)[1] for n in by_chapter[ch])}")
+            group = f"ch{ch}" if ch >= 0 else "other"  # e.g. figures.maxmin_bias
+            print(f"{group}: {', '.join(n.split('.', 1)[1] for n in by_chapter[ch])}")
         return 0 if args.list else 2
     selected: list[str] = []
     for token in args.chapters:
