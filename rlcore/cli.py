@@ -6,6 +6,7 @@
     rlcore figures ch4 [ch6 ...] --out DIR [--quick]
                                          reproduce book figures: PNGs + summary.md + checks
     rlcore train AGENT ENV --episodes N  train a registered agent, save it and its History
+    rlcore train --resume OUT [--steps N]  continue a run from its training checkpoint
     rlcore check-agent module:Class      check a (student's) agent: protocol + DP learning check
     rlcore data collect ENV -n N -o F    write expert episodes as a dataset (.npz)
     rlcore bench SUITE ...               run a benchmark suite (see `rlcore bench --help`)
@@ -176,21 +177,73 @@ def _parse_assignments(items: list[str] | None) -> dict[str, Any]:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from rlcore.loop import make_env
+    from rlcore.training_state import check_resumable
 
-    env = make_env(args.env_id, **_parse_assignments(args.env_set))
-    agent = registry.make(args.agent, env, seed=args.seed, **_parse_assignments(args.set))
-    out = Path(args.out).expanduser().resolve()
+    if args.resume is not None:
+        out = Path(args.resume).expanduser().resolve()
+        run_file = out / "train.json"
+        if not run_file.is_file():
+            raise FileNotFoundError(
+                f"{out} is not an `rlcore train` output directory ({run_file.name} is missing); "
+                "pass the --out directory of the run to resume."
+            )
+        saved = json.loads(run_file.read_text())
+        if args.agent is not None or args.env_id is not None or args.set or args.env_set:
+            raise ValueError(
+                "--resume takes the agent, env and options of the run it continues; give only "
+                "--resume OUT and optionally a new --steps / --episodes budget."
+            )
+        spec = {**saved, "steps": args.steps or saved["steps"]}
+        spec["episodes"] = args.episodes or saved["episodes"]
+    else:
+        if args.agent is None or args.env_id is None:
+            raise ValueError("rlcore train needs AGENT and ENV_ID (or --resume OUT).")
+        out = Path(args.out).expanduser().resolve()
+        spec = {
+            "agent": args.agent,
+            "env_id": args.env_id,
+            "set": _parse_assignments(args.set),
+            "env_set": _parse_assignments(args.env_set),
+            "seed": args.seed,
+            "steps": args.steps,
+            "episodes": args.episodes,
+        }
+    env = make_env(spec["env_id"], **spec["env_set"])
+    agent = registry.make(spec["agent"], env, seed=spec["seed"], **spec["set"])
+    try:
+        check_resumable(agent)
+        checkpoint = out / "checkpoint"
+    except TypeError:
+        if args.resume is not None or args.checkpoint_every is not None:
+            raise
+        checkpoint = None  # a tabular agent: its checkpoint (rlcore.save) is its whole state
+    if args.resume is None:
+        from rlcore.checkpoint import atomic_write_text
+
+        atomic_write_text(out / "train.json", json.dumps(spec, indent=1))
     history = rlcore.run(
-        agent, env, episodes=args.episodes, steps=args.steps, seed=args.seed, logdir=out / "logs"
+        agent,
+        env,
+        episodes=spec["episodes"],
+        steps=spec["steps"],
+        seed=spec["seed"],
+        logdir=out / "logs",
+        checkpoint_dir=checkpoint,
+        checkpoint_every=args.checkpoint_every,
+        resume=checkpoint if args.resume is not None else None,
     )
     rlcore.save(agent, out / "agent")
     returns = history.returns_array()
     tail = returns[-min(len(returns), 100) :]
+    resumed = history.config.get("resumed_from_step")
     print(
-        f"{args.agent} on {args.env_id}: {history.episodes} episodes, {history.steps} steps; "
-        f"mean return of the last {len(tail)} episodes {tail.mean() if len(tail) else float('nan'):.3f}"
+        f"{spec['agent']} on {spec['env_id']}: {history.episodes} episodes, {history.steps} steps"
+        f"{'' if resumed is None else f' (resumed from step {resumed})'}; mean return of the "
+        f"last {len(tail)} episodes {tail.mean() if len(tail) else float('nan'):.3f}"
     )
     print(f"agent saved to {out / 'agent'}; logs (TensorBoard, CSV, JSON) in {out / 'logs'}")
+    if checkpoint is not None:
+        print(f"training checkpoint in {checkpoint} (continue with `rlcore train --resume {out}`)")
     return 0
 
 
@@ -262,18 +315,38 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train a registered agent on an env and save it",
         description="Example: rlcore train agents.q_learning CliffWalking-v1 --episodes 500 "
-        "--set alpha=0.5 --set epsilon=0.1 --out runs/q",
+        "--set alpha=0.5 --set epsilon=0.1 --out runs/q. Resumable agents (agents.dqn) also "
+        "write OUT/checkpoint; `rlcore train --resume OUT --steps N` continues the run.",
     )
     p.add_argument(
-        "agent", help="registry name, e.g. agents.q_learning (see `rlcore list agents.`)"
+        "agent",
+        nargs="?",
+        help="registry name, e.g. agents.q_learning (see `rlcore list agents.`)",
     )
-    p.add_argument("env_id", help="gymnasium id, e.g. CliffWalking-v1 (see `rlcore envs`)")
+    p.add_argument(
+        "env_id", nargs="?", help="gymnasium id, e.g. CliffWalking-v1 (see `rlcore envs`)"
+    )
     p.add_argument("--episodes", type=int, default=None)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="agent option (JSON value)")
     p.add_argument("--env-set", action="append", metavar="KEY=VALUE", help="env option")
     p.add_argument("--out", default="runs/train", help="output directory (default: %(default)s)")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="write a full training checkpoint to OUT/checkpoint every N steps (agents with "
+        "replay, e.g. agents.dqn; they always write one at the end)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="OUT",
+        default=None,
+        help="continue the run whose --out was OUT from OUT/checkpoint, bit for bit; budgets "
+        "count from the run's start (default: the original budget)",
+    )
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(

@@ -17,17 +17,22 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 class ScalarLogger:
     """Writes scalars to a TensorBoard event file and ``metrics.csv`` in ``logdir``.
 
+    ``append=True`` (a resumed run) adds rows to an existing ``metrics.csv``.
+
     Use as a context manager or call ``close()``; ``flush()`` makes events visible to a running
     TensorBoard.
     """
 
-    def __init__(self, logdir: str | Path) -> None:
+    def __init__(self, logdir: str | Path, *, append: bool = False) -> None:
         self.logdir = Path(logdir)
         self.logdir.mkdir(parents=True, exist_ok=True)
-        self._events = EventFileWriter(str(self.logdir))
-        self._csv_file = open(self.logdir / "metrics.csv", "w", newline="")  # noqa: SIM115
+        self._events = EventFileWriter(str(self.logdir))  # a new event file; TensorBoard merges
+        path = self.logdir / "metrics.csv"
+        header = not (append and path.exists())
+        self._csv_file = open(path, "a" if append else "w", newline="")  # noqa: SIM115
         self._csv = csv.writer(self._csv_file)
-        self._csv.writerow(["tag", "step", "value", "wall_time"])
+        if header:
+            self._csv.writerow(["tag", "step", "value", "wall_time"])
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         now = time.time()

@@ -12,6 +12,10 @@
    ``History``, logs them to TensorBoard (``charts/...``) and CSV/JSON when ``logdir`` is given, and
    shows a progress bar on long runs when attached to a terminal.
 
+With ``checkpoint_dir`` the loop writes a full training checkpoint (``rlcore.training_state``:
+agent, replay, generators, env state, loop position, History) every ``checkpoint_every`` steps
+and at the end; ``resume=DIR`` continues such a run where it stopped, bit for bit on CPU.
+
 Vector envs (``gymnasium.vector.VectorEnv``) run through the same loop with batched ``act`` and
 ``observe``; they must use ``autoreset_mode=SAME_STEP`` so every transition in a batch is real
 (the final observation of an ending episode is substituted into ``next_obs``).
@@ -109,6 +113,9 @@ def run(
     logdir: str | Path | None = None,
     progress: bool | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int | None = None,
+    resume: str | Path | None = None,
 ) -> History:
     """Run ``agent`` in ``env`` for a number of episodes and/or steps.
 
@@ -127,6 +134,15 @@ def run(
             ``episodes.csv`` there.
         progress: show a tqdm bar; default: only when stderr is a terminal.
         env_kwargs: keyword arguments for ``gymnasium.make`` when ``env`` is an id.
+        checkpoint_dir: write a full training checkpoint here (``rlcore.training_state``) at the
+            end of the run, and every ``checkpoint_every`` steps if given; the agent must be
+            ``Resumable`` (``agents.dqn`` is).
+        checkpoint_every: steps between checkpoints (needs ``checkpoint_dir``).
+        resume: a checkpoint directory: restore the agent's training state, the env's state,
+            every generator, the loop's position and the History, and continue. Build ``agent``
+            and ``env`` as for the run that wrote it; ``seed`` is then not used, and the budgets
+            count from the start of the original run (``steps=2000`` after a checkpoint at step
+            1000 takes 1000 more steps). Logs in ``logdir`` are appended to.
 
     Returns:
         The run's History.
@@ -158,6 +174,7 @@ def run(
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise TypeError(f"callbacks must be rlcore.Callback instances, got {type(cb).__name__}")
+    saver = _Checkpoints.build(agent, checkpoint_dir, checkpoint_every, resume)
 
     owns_env = isinstance(env, str)
     env = make_env(env, **dict(env_kwargs or {})) if owns_env else make_env(env)
@@ -173,11 +190,25 @@ def run(
         }
     )
     loop = _vector_loop if isinstance(env, gym.vector.VectorEnv) else _single_loop
+    if saver.resumed is not None:
+        done = saver.resumed.step
+        if (steps is not None and done >= steps) or (
+            episodes is not None and len(saver.resumed.header["history"]["returns"]) >= episodes
+        ):
+            raise ValueError(
+                f"the checkpoint in {resume} is at step {done} with "
+                f"{len(saver.resumed.header['history']['returns'])} episodes, which already meets "
+                f"the budget (steps={steps}, episodes={episodes}); budgets count from the start "
+                "of the original run, so pass a larger one."
+            )
+        config = history.config
+        history = History.from_dict(saver.resumed.header["history"])
+        history.config = {**config, "resumed_from_step": saver.resumed.step}
     logger = None
     if logdir is not None:
         from rlcore.logger import ScalarLogger
 
-        logger = ScalarLogger(logdir)
+        logger = ScalarLogger(logdir, append=saver.resumed is not None)
     bar = _progress_bar(progress, episodes, steps)
     try:
         for cb in callbacks:
@@ -195,6 +226,7 @@ def run(
             callbacks,
             logger,
             bar,
+            saver,
         )
         for cb in callbacks:
             cb.on_run_end(history)
@@ -220,22 +252,43 @@ def _seeds(seed: int | None) -> tuple[int | None, int | None, int | None]:
 
 
 def _single_loop(
-    agent, env, history, episodes, steps, seed, learn, explore, max_len, callbacks, logger, bar
+    agent,
+    env,
+    history,
+    episodes,
+    steps,
+    seed,
+    learn,
+    explore,
+    max_len,
+    callbacks,
+    logger,
+    bar,
+    saver,
 ):
-    env_seed, space_seed, agent_seed = _seeds(seed)
-    agent.seed(agent_seed)
-    if space_seed is not None:
-        env.action_space.seed(space_seed)
     step_cbs = [cb for cb in callbacks if type(cb).on_step is not Callback.on_step]
     act, observe = agent.act, agent.observe if learn else None
-    t_start = time.perf_counter()
-    total = 0
-    obs, _ = env.reset(seed=env_seed)
+    if saver.resumed is None:
+        env_seed, space_seed, agent_seed = _seeds(seed)
+        agent.seed(agent_seed)
+        if space_seed is not None:
+            env.action_space.seed(space_seed)
+        obs, _ = env.reset(seed=env_seed)
+        total, ep_return, ep_len, in_episode = 0, 0.0, 0, False
+    else:
+        position = saver.restore(agent, env)
+        obs, total = position["obs"], position["total"]
+        ep_return, ep_len, in_episode = (position[k] for k in ("ep_return", "ep_len", "in_episode"))
+    t_start = time.perf_counter() - (history.wall_times[-1] if history.wall_times else 0.0)
     stop = False
     while not stop:
-        agent.reset()
-        ep_return, ep_len = 0.0, 0
+        if not in_episode:
+            agent.reset()
+            ep_return, ep_len = 0.0, 0
+        in_episode = False
         while True:
+            if saver.due(total):
+                saver.save(agent, env, history, obs, total, ep_return, ep_len, True)
             action = act(obs, explore=explore)
             next_obs, reward, terminated, truncated, info = env.step(action)
             ep_len += 1
@@ -273,10 +326,24 @@ def _single_loop(
         if bar is not None and steps is not None:
             bar.n = total
             bar.refresh()
+    in_episode = not (terminated or truncated)
+    saver.save(agent, env, history, obs, total, ep_return, ep_len, in_episode, final=True)
 
 
 def _vector_loop(
-    agent, env, history, episodes, steps, seed, learn, explore, max_len, callbacks, logger, bar
+    agent,
+    env,
+    history,
+    episodes,
+    steps,
+    seed,
+    learn,
+    explore,
+    max_len,
+    callbacks,
+    logger,
+    bar,
+    saver,
 ):
     mode = env.metadata.get("autoreset_mode")
     if mode != gym.vector.AutoresetMode.SAME_STEP:
@@ -288,20 +355,28 @@ def _vector_loop(
         raise ValueError(
             "max_episode_steps is not supported with vector envs; wrap each env in a TimeLimit."
         )
-    env_seed, space_seed, agent_seed = _seeds(seed)
-    agent.seed(agent_seed)
-    if space_seed is not None:
-        env.action_space.seed(space_seed)
     step_cbs = [cb for cb in callbacks if type(cb).on_step is not Callback.on_step]
     n = env.num_envs
-    t_start = time.perf_counter()
-    total = 0
-    obs, _ = env.reset(seed=env_seed)
-    agent.reset()
-    ep_return = np.zeros(n)
-    ep_len = np.zeros(n, dtype=np.int64)
+    if saver.resumed is None:
+        env_seed, space_seed, agent_seed = _seeds(seed)
+        agent.seed(agent_seed)
+        if space_seed is not None:
+            env.action_space.seed(space_seed)
+        total = 0
+        obs, _ = env.reset(seed=env_seed)
+        agent.reset()
+        ep_return = np.zeros(n)
+        ep_len = np.zeros(n, dtype=np.int64)
+    else:
+        position = saver.restore(agent, env)
+        obs, total, ep_return, ep_len = (
+            position[k] for k in ("obs", "total", "ep_return", "ep_len")
+        )
+    t_start = time.perf_counter() - (history.wall_times[-1] if history.wall_times else 0.0)
     stop = False
     while not stop:
+        if saver.due(total):
+            saver.save(agent, env, history, obs, total, ep_return, ep_len, True)
         action = agent.act(obs, explore=explore)
         next_obs, reward, terminated, truncated, info = env.step(action)
         total += n
@@ -347,6 +422,64 @@ def _vector_loop(
         if bar is not None and steps is not None:
             bar.n = min(total, steps)
             bar.refresh()
+    saver.save(agent, env, history, obs, total, ep_return, ep_len, True, final=True)
+
+
+class _Checkpoints:
+    """The loop's side of ``rlcore.training_state``: when to write, what the loop's position is."""
+
+    def __init__(self, directory: Path | None, every: int | None, resumed: Any) -> None:
+        self.directory, self.every, self.resumed = directory, every, resumed
+        self._last = resumed.step if resumed is not None else 0
+
+    @classmethod
+    def build(cls, agent: Any, directory: Any, every: int | None, resume: Any) -> _Checkpoints:
+        if every is not None:
+            check_int("checkpoint_every", every, 1, hint="Pass a positive number of steps.")
+            if directory is None:
+                raise ValueError(
+                    "checkpoint_every needs checkpoint_dir: pass the directory to write to."
+                )
+        resumed = None
+        if directory is not None or resume is not None:
+            from rlcore.training_state import check_resumable, read_training_state
+
+            check_resumable(agent)
+            resumed = read_training_state(resume) if resume is not None else None
+        return cls(None if directory is None else Path(directory), every, resumed)
+
+    def due(self, total: int) -> bool:
+        return self.every is not None and total // self.every > self._last // self.every
+
+    def restore(self, agent: Any, env: Any) -> dict[str, Any]:
+        """Load the checkpoint into agent and env; returns the loop's position."""
+        state = self.resumed
+        state.restore(agent, env)
+        position = dict(state.header["loop"])
+        for key, value in state.section("loop").items():
+            position[key] = value if value.ndim else value[()]
+        return position
+
+    def save(self, agent, env, history, obs, total, ep_return, ep_len, in_episode, final=False):
+        """Write the checkpoint (periodic, or ``final`` at the end of the run)."""
+        if self.directory is None or (final and total == self._last and self._written):
+            return
+        from rlcore.training_state import save_training_state
+
+        loop: dict[str, Any] = {"total": int(total), "in_episode": bool(in_episode)}
+        arrays: dict[str, np.ndarray] = {}
+        for key, value in (("obs", obs), ("ep_return", ep_return), ("ep_len", ep_len)):
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                loop[key] = value
+            else:
+                arrays[key] = np.asarray(value)
+        record = history.to_dict()
+        save_training_state(
+            self.directory, agent=agent, env=env, loop=loop, loop_arrays=arrays, history=record
+        )
+        self._last, self._written = total, True
+
+    _written = False
 
 
 def _end_episode(history, ep_return, ep_len, terminated, t_start, callbacks, logger, bar) -> bool:

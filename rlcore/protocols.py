@@ -8,6 +8,9 @@
   return a mapping of metrics (``{"losses/td": 0.3}``) that ``rlcore.run`` logs.
 - ``Checkpointable``: ``state() -> (config, arrays)`` and ``from_state(config, arrays)``, which
   ``rlcore.save`` / ``rlcore.load`` turn into a JSON file plus ``.npz`` or safetensors arrays.
+- ``Resumable``: ``training_state()`` / ``load_training_state(config, arrays)``, everything a
+  training run needs beyond the checkpoint (replay, generators, windows), for
+  ``rlcore.run(..., checkpoint_dir=, resume=)`` (``rlcore.training_state``).
 
 The generative protocols (schedule, sampler, flow) live with ``rlcore.generative``.
 """
@@ -70,3 +73,19 @@ class Checkpointable(Protocol):
 
     @classmethod
     def from_state(cls, config: dict[str, Any], arrays: dict[str, Any]) -> Any: ...
+
+
+@runtime_checkable
+class Resumable(Protocol):
+    """An agent whose training can stop and continue bit for bit (``rlcore.training_state``).
+
+    ``training_state`` returns every piece of learning state (weights, optimizer moments, replay
+    contents, n-step windows, generators, counters) as (JSON config, arrays or tensors);
+    ``load_training_state`` restores it in place into an agent built with the same
+    configuration. ``rlcore.training_state.pack`` / ``unpack`` implement both from a dict of
+    named parts.
+    """
+
+    def training_state(self) -> tuple[dict[str, Any], dict[str, Any]]: ...
+
+    def load_training_state(self, config: dict[str, Any], arrays: dict[str, Any]) -> None: ...

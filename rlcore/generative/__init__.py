@@ -7,7 +7,7 @@ Networks take (x_t, t, cond) with t of shape (B,). A diffusion with K training s
 k = 0 .. K - 1 at t_k = (k + 1) / K; the data is "k = -1" (t = 0, alpha_bar = 1).
 
 Modules (public names in the registry):
-- ``schedules``: noise schedules ``schedules.linear``, ``.cosine``, ``.sigmoid``, ``.vp_short``;
+- ``schedules``: noise schedules ``schedules.linear``, ``.ddpm_linear``, ``.cosine``, ``.sigmoid``, ``.vp_short``;
   pure functions for alpha_bar(t), sigma, SNR, and ``discretize``.
 - ``samplers``: ``samplers.ddpm``, ``samplers.ddim`` (diffusion) and ``samplers.euler``,
   ``samplers.heun`` (flow ODE); ``set_timesteps`` + ``step``.

@@ -10,7 +10,9 @@ dx/dt = v from t = 1 (noise) to t = 0 (data) with ``samplers.euler`` or ``sample
 
 Training times are uniform or logit-normal, t = sigmoid(m + s n) with n ~ N(0, 1) (Esser et al.
 2024, §3.1; SD3 uses m = 0, s = 1), then shifted by t' = shift t / (1 + (shift - 1) t)
-(eq. 23). The same shift is applied once to the sampling grid.
+(eq. 23). The same shift is applied once to the sampling grid (``grid="uniform"``, the
+default), or the grid is diffusers' ``FlowMatchEulerDiscreteScheduler``'s (``grid="sd3"``,
+for SD3 configs; ``samplers.flow_times`` documents both).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from torch import Tensor
 from rlcore.generative import _checks
 from rlcore.generative.guidance import ClassifierFree, drop_condition, null_condition
 from rlcore.generative.protocols import DenoiserFn, FlowSampler
-from rlcore.generative.samplers import EulerSampler, HeunSampler, shift_time
+from rlcore.generative.samplers import FLOW_GRIDS, EulerSampler, HeunSampler, shift_time
 from rlcore.registry import export
 from rlcore.validation import check_choice, check_int, check_range
 
@@ -76,6 +78,8 @@ class FlowMatching:
         solver: "euler" or "heun".
         logit_mean, logit_std: m and s of the logit-normal (SD3: 0 and 1).
         sample_steps: default number of sampling steps.
+        grid: sampling time grid, "uniform" (default: the uniform grid shifted once, the same
+            shift as training) or "sd3" (diffusers' SD3 grid; see ``samplers.flow_times``).
         cond_dropout_trained: whether the net was trained with condition dropout (set by
             ``loss(..., cond_dropout > 0)``).
     """
@@ -89,6 +93,7 @@ class FlowMatching:
         logit_std: float = 1.0,
         sample_steps: int = 10,
         cond_dropout_trained: bool = False,
+        grid: Literal["uniform", "sd3"] = "uniform",
     ) -> None:
         self.timestep_sampling = check_choice(
             "timestep_sampling", timestep_sampling, TIMESTEP_SAMPLING
@@ -99,11 +104,13 @@ class FlowMatching:
         self.logit_std = check_range("logit_std", logit_std, 0.0, low_open=True)
         self.sample_steps = check_int("sample_steps", sample_steps, 1)
         self.cond_dropout_trained = bool(cond_dropout_trained)
+        self.grid = check_choice("grid", grid, FLOW_GRIDS)
 
     def make_sampler(self, solver: Literal["euler", "heun"] | None = None) -> FlowSampler:
-        """A fresh ODE solver with this model's shift."""
+        """A fresh ODE solver with this model's shift and grid."""
         name = check_choice("solver", self.solver if solver is None else solver, SOLVERS)
-        return EulerSampler(self.shift) if name == "euler" else HeunSampler(self.shift)
+        cls = EulerSampler if name == "euler" else HeunSampler
+        return cls(self.shift, self.grid)
 
     def loss(
         self,
@@ -183,6 +190,7 @@ class FlowMatching:
             "logit_std": self.logit_std,
             "sample_steps": self.sample_steps,
             "cond_dropout_trained": self.cond_dropout_trained,
+            "grid": self.grid,
         }
         return config, {}
 

@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import Tensor
 
 from rlcore.registry import export
-from rlcore.validation import check_int, check_range
+from rlcore.validation import check_choice, check_int, check_range
 
 __all__ = [
     "DDIMSampler",
     "DDPMSampler",
     "EulerSampler",
+    "FLOW_GRIDS",
     "HeunSampler",
     "ddim_sigma",
     "ddim_step",
@@ -110,10 +112,36 @@ def shift_time(t: Tensor, shift: float) -> Tensor:
     return shift * t / (1.0 + (shift - 1.0) * t)
 
 
-def flow_times(steps: int, shift: float = 1.0) -> Tensor:
-    """Time grid 1 = t_0 > t_1 > ... > t_S = 0: the uniform grid shifted once. Shape (S + 1,)."""
+FLOW_GRIDS = ("uniform", "sd3")
+
+
+def flow_times(
+    steps: int,
+    shift: float = 1.0,
+    grid: Literal["uniform", "sd3"] = "uniform",
+    num_train_steps: int = 1000,
+) -> Tensor:
+    """Time grid 1 = t_0 > t_1 > ... > t_S = 0 of S = ``steps`` flow steps. Shape (S + 1,), float64.
+
+    - ``"uniform"`` (the default): the uniform grid shifted once, t_i = shift(1 - i / S). It is
+      the continuous-time ODE's interval [1, 0] in S equal steps of the time the model was
+      trained on (the same shift as the training times, Esser et al. 2024, eq. 23), and needs no
+      number of training steps.
+    - ``"sd3"``: diffusers' ``FlowMatchEulerDiscreteScheduler(shift=shift,
+      num_train_timesteps=K)`` grid, for SD3 configs and checkpoints: S points
+      t_i = shift(u_i), u = linspace(1, sigma_min, S) with sigma_min = shift(1 / K) already
+      shifted (so the lowest point is shifted twice), then 0. At shift 3 and 5 steps it differs
+      from "uniform" by up to 0.42 (measured, tests/generative/test_peer_grids.py); it equals
+      diffusers' sigmas to float32 precision.
+    """
     steps = check_int("steps", steps, 1, hint="Flow samplers take any number of steps >= 1.")
-    return shift_time(torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64), shift)
+    check_choice("grid", grid, FLOW_GRIDS)
+    if grid == "uniform":
+        return shift_time(torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64), shift)
+    k = check_int("num_train_steps", num_train_steps, 1)
+    sigma_min = float(shift_time(torch.tensor(1.0 / k, dtype=torch.float64), shift))
+    u = torch.linspace(1.0, sigma_min, steps, dtype=torch.float64)  # (S,)
+    return torch.cat([shift_time(u, shift), torch.zeros(1, dtype=torch.float64)])
 
 
 # ---------------------------------------------------------------------------- diffusion samplers
@@ -234,12 +262,22 @@ Velocity = Callable[[Tensor, Tensor], Tensor]
 
 
 class _FlowSamplerBase:
-    def __init__(self, shift: float = 1.0) -> None:
+    def __init__(
+        self,
+        shift: float = 1.0,
+        grid: Literal["uniform", "sd3"] = "uniform",
+        num_train_steps: int = 1000,
+    ) -> None:
         self.shift = check_range("shift", shift, 0.0, low_open=True, hint="SD3 uses 3.0.")
-        self.times = flow_times(1, self.shift)
+        self.grid = check_choice("grid", grid, FLOW_GRIDS)
+        self.num_train_steps = check_int("num_train_steps", num_train_steps, 1)
+        self.times = self._grid(1)
+
+    def _grid(self, steps: int) -> Tensor:
+        return flow_times(steps, self.shift, self.grid, self.num_train_steps)
 
     def set_timesteps(self, steps: int) -> Tensor:
-        self.times = flow_times(steps, self.shift)
+        self.times = self._grid(steps)
         return self.times
 
     def _times(self, i: int, x_t: Tensor) -> tuple[Tensor, Tensor, float]:
@@ -257,7 +295,10 @@ class EulerSampler(_FlowSamplerBase):
     """Euler steps of dx/dt = v(x, t) from t = 1 to 0: x_{i+1} = x_i + (t_{i+1} - t_i) v(x_i, t_i).
 
     Args:
-        shift: SD3 timestep shift applied once to the uniform grid (:func:`flow_times`).
+        shift: SD3 timestep shift (:func:`flow_times`).
+        grid: "uniform" (default: the uniform grid shifted once) or "sd3" (diffusers'
+            ``FlowMatchEulerDiscreteScheduler`` grid); see :func:`flow_times`.
+        num_train_steps: K of the "sd3" grid (its lowest nonzero point is shift(1 / K)).
     """
 
     def step(self, i: int, velocity: Velocity, x_t: Tensor) -> Tensor:
@@ -274,7 +315,7 @@ class HeunSampler(_FlowSamplerBase):
     equals one Euler step, and steps S cost 2S - 1 network calls).
 
     Args:
-        shift: SD3 timestep shift applied once to the uniform grid (:func:`flow_times`).
+        shift, grid, num_train_steps: the time grid, as for ``samplers.euler``.
     """
 
     def step(self, i: int, velocity: Velocity, x_t: Tensor) -> Tensor:

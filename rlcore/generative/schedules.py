@@ -15,6 +15,10 @@ Discrete DDPM with K training steps uses steps ``k = 0, ..., K - 1`` at times
 ``beta_k = 1 - alpha_bar(t_k) / alpha_bar(t_{k-1})`` capped at the schedule's ``max_beta``
 (Nichol & Dhariwal 2021, eq. 17 and the 0.999 cap that keeps the last step invertible).
 
+A *discrete* schedule (``DiscreteNoiseSchedule``: ``schedules.ddpm_linear``) is defined by its
+betas on the K steps themselves; :func:`discretize` then takes its alpha_bar_k as they are,
+for whatever K it is asked (as diffusers' ``DDPMScheduler(num_train_timesteps=K)`` does).
+
 The math is in pure functions (``linear_alpha_bar`` etc., tensors in, tensors out, any shape);
 the exported schedule objects are frozen dataclasses that hold their parameters.
 """
@@ -23,21 +27,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
 
 from rlcore.registry import export
-from rlcore.validation import check_int, check_range
+from rlcore.validation import check_choice, check_int, check_range
 
 __all__ = [
     "CosineSchedule",
+    "DDPMLinearSchedule",
+    "DiscreteNoiseSchedule",
     "LinearSchedule",
     "NOISE_SCHEDULES",
     "NoiseSchedule",
     "SigmoidSchedule",
     "cosine_alpha_bar",
+    "ddpm_linear_alpha_bar",
     "discretize",
     "linear_alpha_bar",
     "sigma_from_alpha_bar",
@@ -53,9 +60,36 @@ def linear_alpha_bar(t: Tensor, beta_min: float = 0.1, beta_max: float = 20.0) -
     """alpha_bar(t) = exp(-(beta_min t + (beta_max - beta_min) t^2 / 2)).
 
     The variance-preserving SDE with linear beta(t) (Song et al. 2021, eq. 33). With K = 1000
-    steps its betas are DDPM's linear 1e-4 ... 0.02 (Ho et al. 2020, §4) to first order.
+    steps its betas are DDPM's linear 1e-4 ... 0.02 (Ho et al. 2020, §4) only to first order:
+    its alpha_bar_k differ from DDPM's discrete product by up to 8.1e-4 (see
+    :func:`ddpm_linear_alpha_bar` / ``schedules.ddpm_linear`` for the exact discrete one).
     """
     return torch.exp(-(beta_min * t + 0.5 * (beta_max - beta_min) * t**2))
+
+
+def ddpm_linear_alpha_bar(
+    num_steps: int,
+    beta_start: float = 1e-4,
+    beta_end: float = 0.02,
+    dtype: Literal["float32", "float64"] = "float32",
+) -> Tensor:
+    """alpha_bar_k = prod_{j <= k} (1 - beta_j), beta_j = linspace(beta_start, beta_end, K)[j].
+
+    DDPM's discrete linear schedule (Ho et al. 2020, §4: K = 1000, betas 1e-4 to 0.02), the
+    ``beta_schedule="linear"`` of diffusers' ``DDPMScheduler``. ``dtype`` is the arithmetic of the
+    betas and the product: "float32" is diffusers' (it stores float32 betas and takes the
+    cumulative product in float32: identical values), "float64" is the DDPM authors' reference
+    code (NumPy float64); the two differ by up to 2.5e-7 at K = 1000 (float32 rounding
+    accumulated over the product).
+
+    Returns:
+        (K,) float64 tensor of alpha_bar_0 .. alpha_bar_{K-1}.
+    """
+    num_steps = check_int("num_steps", num_steps, 1)
+    check_choice("dtype", dtype, ("float32", "float64"))
+    torch_dtype = torch.float32 if dtype == "float32" else torch.float64
+    betas = torch.linspace(beta_start, beta_end, num_steps, dtype=torch_dtype)  # (K,)
+    return torch.cumprod(1.0 - betas, dim=0).to(torch.float64)
 
 
 def cosine_alpha_bar(t: Tensor, s: float = 0.008) -> Tensor:
@@ -108,6 +142,15 @@ class NoiseSchedule(Protocol):
         ...
 
 
+@runtime_checkable
+class DiscreteNoiseSchedule(NoiseSchedule, Protocol):
+    """A schedule defined by its betas on K discrete steps; :func:`discretize` uses them as is."""
+
+    def discrete_alpha_bar(self, num_steps: int) -> Tensor:
+        """alpha_bar_k for k = 0 .. K - 1, shape (K,), float64."""
+        ...
+
+
 def _as_time(t: Tensor | float) -> Tensor:
     t = torch.as_tensor(t, dtype=torch.get_default_dtype() if not torch.is_tensor(t) else None)
     if not torch.is_floating_point(t):
@@ -139,7 +182,12 @@ def _check_max_beta(max_beta: float) -> None:
 @export("schedules.linear")
 @dataclass(frozen=True)
 class LinearSchedule(_ScheduleMethods):
-    """Linear beta(t) from ``beta_min`` to ``beta_max`` (Song et al. 2021; DDPM's linear betas)."""
+    """Linear beta(t) from ``beta_min`` to ``beta_max`` in continuous time (Song et al. 2021).
+
+    This is the continuous-time VP schedule, *not* DDPM's discrete linear betas: discretised at
+    K = 1000 its alpha_bar_k differ from Ho et al.'s (and diffusers' ``"linear"``) by up to
+    8.1e-4. To port a DDPM / diffusers config use ``schedules.ddpm_linear``.
+    """
 
     beta_min: float = 0.1
     beta_max: float = 20.0
@@ -189,6 +237,66 @@ class SigmoidSchedule(_ScheduleMethods):
         return sigmoid_alpha_bar(_as_time(t), self.start, self.end, self.tau)
 
 
+@export("schedules.ddpm_linear")
+@dataclass(frozen=True)
+class DDPMLinearSchedule(_ScheduleMethods):
+    """DDPM's exact discrete linear schedule: beta_k = linspace(beta_start, beta_end, K)[k].
+
+    Ho et al. (2020), §4 (K = 1000, 1e-4 to 0.02); diffusers' ``DDPMScheduler(beta_schedule=
+    "linear")``. Unlike ``schedules.linear`` (the continuous VP schedule whose discretisation
+    matches these betas only to first order, 8.1e-4 off in alpha_bar at K = 1000), it is defined
+    on the steps: :func:`discretize` with K steps returns :func:`ddpm_linear_alpha_bar` for that
+    K, equal to ``DDPMScheduler(num_train_timesteps=K).alphas_cumprod`` (``dtype="float32"``,
+    the default) or to the DDPM reference code's float64 product (``dtype="float64"``).
+
+    ``alpha_bar(t)`` in continuous time interpolates log alpha_bar linearly between the step
+    times t_k = (k + 1) / K of ``num_train_steps`` (exact at those times, 1 at t = 0), for code
+    that asks for a continuous schedule.
+
+    Args:
+        beta_start, beta_end: first and last beta, 0 < beta_start <= beta_end < 1.
+        num_train_steps: the K that ``alpha_bar(t)`` interpolates (1000 in DDPM).
+        dtype: arithmetic of the betas and their product, "float32" (diffusers) or "float64".
+        max_beta: unused by the discrete betas (they are below 1); kept for the protocol.
+    """
+
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    num_train_steps: int = 1000
+    dtype: Literal["float32", "float64"] = "float32"
+    max_beta: float = 0.999
+
+    def __post_init__(self) -> None:
+        check_range("beta_start", self.beta_start, 0.0, 1.0, low_open=True, high_open=True)
+        check_range(
+            "beta_end",
+            self.beta_end,
+            self.beta_start,
+            1.0,
+            high_open=True,
+            hint="need beta_start <= beta_end < 1.",
+        )
+        check_int("num_train_steps", self.num_train_steps, 1)
+        check_choice("dtype", self.dtype, ("float32", "float64"))
+        _check_max_beta(self.max_beta)
+
+    def discrete_alpha_bar(self, num_steps: int) -> Tensor:
+        """alpha_bar_k of the K = ``num_steps`` linear betas, (K,) float64."""
+        return ddpm_linear_alpha_bar(num_steps, self.beta_start, self.beta_end, self.dtype)
+
+    def alpha_bar(self, t: Tensor | float) -> Tensor:
+        t = _as_time(t)
+        k = self.num_train_steps
+        log_ab = torch.cat(  # (K + 1,) at times 0, 1/K, ..., 1
+            [torch.zeros(1, dtype=torch.float64), self.discrete_alpha_bar(k).log()]
+        )
+        x = t.detach().to(torch.float64).cpu() * k  # position on the grid of step times
+        lo = x.floor().clamp(max=k - 1).long()
+        w = x - lo
+        out = torch.exp((1 - w) * log_ab[lo] + w * log_ab[lo + 1])
+        return out.to(device=t.device, dtype=t.dtype)
+
+
 @export("schedules.vp_short")
 def vp_short(beta_min: float = 0.1, beta_max: float = 10.0) -> LinearSchedule:
     """The short variance-preserving schedule of Diffusion-QL and IDQL, used with K = 5 steps.
@@ -203,6 +311,7 @@ def vp_short(beta_min: float = 0.1, beta_max: float = 10.0) -> LinearSchedule:
 
 NOISE_SCHEDULES = {
     "linear": LinearSchedule,
+    "ddpm_linear": DDPMLinearSchedule,
     "cosine": CosineSchedule,
     "sigmoid": SigmoidSchedule,
     "vp_short": vp_short,
@@ -214,9 +323,12 @@ def discretize(schedule: NoiseSchedule, num_steps: int) -> Tensor:
     """alpha_bar_k for the K = ``num_steps`` training steps, k = 0 .. K - 1. Shape (K,), float64.
 
     beta_k = min(1 - alpha_bar(t_k) / alpha_bar(t_{k-1}), max_beta) with t_{-1} = 0, then
-    alpha_bar_k = prod_{j <= k} (1 - beta_j) (Nichol & Dhariwal 2021, §3.2).
+    alpha_bar_k = prod_{j <= k} (1 - beta_j) (Nichol & Dhariwal 2021, §3.2). A
+    ``DiscreteNoiseSchedule`` (``schedules.ddpm_linear``) gives its alpha_bar_k directly.
     """
     num_steps = check_int("num_steps", num_steps, 1)
+    if isinstance(schedule, DiscreteNoiseSchedule):
+        return schedule.discrete_alpha_bar(num_steps)
     t = torch.cat([torch.zeros(1, dtype=torch.float64), step_times(num_steps)])
     alpha_bar = schedule.alpha_bar(t)  # (K + 1,)
     betas = (1.0 - alpha_bar[1:] / alpha_bar[:-1]).clamp(max=schedule.max_beta)

@@ -29,9 +29,13 @@ in one NumPy call, and no host synchronisation per gradient step (statistics are
 per phase).
 
 Checkpoints (``agent.save(dir)`` / ``rlcore.load(dir)``): the config, the online and target
-weights, Adam's moments and the step and update counters, as JSON plus safetensors. The replay
-contents and the random generators are not saved, so training resumed from a checkpoint
-continues from the same weights but is not the uninterrupted run.
+weights, Adam's moments and the step and update counters, as JSON plus safetensors; enough to
+act and to fine-tune. Full training checkpoints (``rlcore.run(..., checkpoint_dir=D)``, then
+``rlcore.run(..., resume=D)``, or ``rlcore train --resume``) add the replay contents (priorities
+and sum tree included), the pending n-step windows, the generator and the loss sums
+(``training_state`` / ``load_training_state``, through ``rlcore.training_state.pack``), so the
+resumed run is the uninterrupted one bit for bit on CPU; the epsilon and beta schedules are
+functions of the restored step counter.
 
 Usage::
 
@@ -45,6 +49,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
 import time
 from pathlib import Path
@@ -69,6 +74,7 @@ from rlcore.approximation.dqn.targets import (
 from rlcore.registry import export
 from rlcore.tabular.base import make_config
 from rlcore.tabular.policies import epsilon_greedy_action, greedy_action
+from rlcore.training_state import pack, unpack
 from rlcore.types import Transition
 from rlcore.validation import as_generator, discrete_size
 
@@ -484,6 +490,42 @@ class DQN:
             agent.optimizer.load_state_dict({"state": optim_state, "param_groups": groups})
         agent.steps, agent.updates = int(config["steps"]), int(config["updates"])
 
+    def _training_parts(self) -> dict[str, Any]:
+        return {
+            "q_net": self.q_net,
+            "target_net": self.target_net,
+            "optimizer": self.optimizer,
+            "replay": self.replay,
+            "windows": self.windows,
+            "rng": self._rng,
+            "counters": {"steps": self.steps, "updates": self.updates, "sums": self._sums},
+            "config": _resume_config(self.config),
+        }
+
+    def training_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Everything training needs to continue bit for bit (``rlcore.protocols.Resumable``):
+        weights, Adam state, replay, n-step windows, generator, counters and loss sums."""
+        return pack(self._training_parts())
+
+    def load_training_state(self, config: dict[str, Any], arrays: dict[str, Any]) -> None:
+        """Restore ``training_state()`` in place (the agent must have the saved config)."""
+        values = unpack(self._training_parts(), config, arrays)
+        if values["config"] != _resume_config(self.config):
+            differ = sorted(
+                k for k, v in values["config"].items() if v != _resume_config(self.config).get(k)
+            )
+            raise ValueError(
+                f"{self.name}: the training state was written with other settings ({differ}); "
+                "build the agent with the config of the run that wrote it."
+            )
+        counters = values["counters"]
+        self.steps, self.updates = int(counters["steps"]), int(counters["updates"])
+        self._sums = [
+            float(counters["sums"][0]),
+            float(counters["sums"][1]),
+            int(counters["sums"][2]),
+        ]
+
     def save(self, directory: str | Path) -> Path:
         """Write a checkpoint (JSON config + safetensors); ``rlcore.load(directory)`` reads it."""
         from rlcore.checkpoint import save
@@ -492,6 +534,15 @@ class DQN:
 
     def __repr__(self) -> str:
         return f"DQN(obs_shape={self.obs_shape}, n_actions={self.n_actions}, {self.config})"
+
+
+def _resume_config(config: DQNConfig) -> dict[str, Any]:
+    """The settings a resumed run must share (as JSON values); device, threads and logging may
+    change between the two halves of a run."""
+    settings = json.loads(json.dumps(dataclasses.asdict(config)))
+    for free in ("device", "torch_threads", "log_every"):
+        settings.pop(free, None)
+    return settings
 
 
 @final

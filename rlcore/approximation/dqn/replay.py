@@ -17,6 +17,11 @@ most n steps, so its n-step returns are its discounted returns).
   priority seen so far, stratified sampling (one draw per 1/B of the total mass) and importance
   weights w_i = (N P(i))^(-beta) / max_batch w (Schaul et al. 2016, Algorithm 1; the batch
   maximum normalises as in Dopamine's implementation).
+
+Every class has ``state_dict()`` / ``load_state_dict(state)`` for full training checkpoints
+(``rlcore.training_state``): the buffers' are generic (every array and scalar attribute, so a
+field added later is saved without further code), the n-step windows' stack their pending
+entries column by column (whatever the number of columns).
 """
 
 from __future__ import annotations
@@ -27,9 +32,22 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from rlcore.returns import discounted_returns
+from rlcore.training_state import array_state, load_array_state
 from rlcore.validation import check_int, check_range
 
 __all__ = ["Batch", "NStepWindows", "PrioritizedReplay", "ReplayBuffer", "SumTree"]
+
+
+class _ArrayState:
+    """``state_dict`` / ``load_state_dict`` over every attribute (``rlcore.training_state``)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every array (by reference), scalar and nested state of the object, by name."""
+        return array_state(self)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict()`` in place (arrays must keep their shapes and dtypes)."""
+        load_array_state(self, state)
 
 
 class Batch(NamedTuple):
@@ -50,7 +68,7 @@ class Batch(NamedTuple):
     masks: np.ndarray | None = None
 
 
-class ReplayBuffer:
+class ReplayBuffer(_ArrayState):
     """A preallocated ring buffer of transitions with uniform sampling.
 
     Args:
@@ -172,7 +190,7 @@ class ReplayBuffer:
         )
 
 
-class SumTree:
+class SumTree(_ArrayState):
     """Leaves hold non-negative values; each inner node the sum of its two children.
 
     Stored as an array ``nodes`` of size 2L (L = capacity rounded up to a power of two): node 1 is
@@ -226,7 +244,7 @@ class SumTree:
         return node - self.leaves
 
 
-class PrioritizedReplay:
+class PrioritizedReplay(_ArrayState):
     """Proportional prioritized replay (Schaul et al. 2016) over a ``ReplayBuffer``.
 
     Args:
@@ -345,6 +363,36 @@ class NStepWindows:
             parts.append(self._emit([self.windows[i]], first_only=False))
             self.windows[i].clear()
         return _concat(parts)
+
+    def state_dict(self) -> dict[str, Any]:
+        """``n``, the window ``lengths`` (N,) and each entry field stacked over all pending
+        entries in window order (``column_0`` = obs_tm1, ..., one array per field)."""
+        entries = [entry for window in self.windows for entry in window]
+        state: dict[str, Any] = {
+            "n": self.n,
+            "lengths": np.array([len(w) for w in self.windows], dtype=np.int64),
+        }
+        for j, column in enumerate(zip(*entries)):
+            state[f"column_{j}"] = np.stack(column)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict()``: the windows hold the same entries, with the same dtypes."""
+        if int(state["n"]) != self.n:
+            raise ValueError(
+                f"n-step windows were saved with n={int(state['n'])}, these have n={self.n}; "
+                "build the agent with the saved n_step."
+            )
+        lengths = np.asarray(state["lengths"], dtype=np.int64)
+        columns = [state[f"column_{j}"] for j in range(sum(k.startswith("column_") for k in state))]
+        entries = list(zip(*columns)) if columns else []
+        if len(entries) != int(lengths.sum()):
+            raise ValueError(
+                f"n-step window state holds {len(entries)} entries but its lengths sum to "
+                f"{int(lengths.sum())}; the checkpoint is damaged."
+            )
+        ends = np.cumsum(lengths)
+        self.windows = [deque(entries[e - k : e]) for k, e in zip(lengths, ends)]
 
     def flush(self) -> tuple[np.ndarray, ...] | None:
         """Emit every pending entry (bootstrapping from each window's last state) and clear."""
