@@ -28,6 +28,8 @@ _ENVS: tuple[tuple[str, str, dict], ...] = (
     ("rlcore/GamblersProblem-v0", "rlcore.envs.gambler:GamblersProblemEnv", {}),
     ("rlcore/JacksCarRental-v0", "rlcore.envs.jacks_car_rental:JacksCarRentalEnv",
      {"max_episode_steps": 365}),
+    # Osband et al. (2019) bsuite's deep exploration task; size=N, mapping_seed, one_hot.
+    ("rlcore/DeepSea-v0", "rlcore.envs.deep_sea:DeepSeaEnv", {}),
 )
 
 

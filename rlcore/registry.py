@@ -67,10 +67,12 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.tabular.n_step",
         "rlcore.tabular.traces",
         "rlcore.tabular.dyna",
+        "rlcore.tabular.ensembles",
         "rlcore.approximation.linear",
         "rlcore.approximation.control",
         "rlcore.approximation.gradient_td",
         "rlcore.approximation.dqn.agent",
+        "rlcore.approximation.dqn.ensembles",
     ),
     "features": ("rlcore.approximation.features",),
     "planning": ("rlcore.tabular.planning",),
@@ -112,6 +114,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.envs.baird",
         "rlcore.envs.gambler",
         "rlcore.envs.jacks_car_rental",
+        "rlcore.envs.deep_sea",
     ),
     "ensembles": ("rlcore.ensemble.reductions",),
     "datasets": ("rlcore.data", "rlcore.ensemble.estimators.datasets"),
@@ -135,6 +138,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.book.ch11",
         "rlcore.book.ch12_approx",
         "rlcore.book.estimators",
+        "rlcore.book.ensembles",
     ),
 }
 

@@ -38,12 +38,13 @@ Backends (``backend=``), the same numbers up to float rounding:
   ``randomness="different"`` (each member draws its own dropout mask); members with buffers are
   refused (vmap cannot batch their in-place updates, e.g. BatchNorm statistics: use ``"loop"``);
 - ``"batched"``: one batched matmul per layer over ``[N, in, out]`` weights (built-in MLPs only);
-- ``"auto"``: per call, by measurement (``benchmarks/ensemble_speed.py``, 2-core CPU, one torch
-  thread, 17 -> 256 -> 256 -> 1, forward + backward): on CUDA always ``"batched"``; on the CPU
-  ``"batched"`` when the batch has at most ``AUTO_CPU_LOOP_BATCH`` rows and ``"loop"`` beyond,
-  where the loop's per-member matmuls were as fast as one batched matmul and skip its
-  broadcast copies. Explicit member lists have no batched form: ``"auto"`` picks ``"vmap"``,
-  or ``"loop"`` for members with buffers.
+- ``"auto"``: per call, by measurement (``benchmarks/ensemble_speed.py``, shared 2-core CPU, one
+  torch thread, 17 -> 256 -> 256 -> 1, forward + backward, process CPU time): on CUDA always
+  ``"batched"``; on the CPU ``"batched"`` when the batch has at most ``AUTO_CPU_LOOP_BATCH``
+  rows (at batch 1 it took 0.5-0.7x the loop's time for N = 1-100; at batch 128, 0.7-0.9x) and
+  ``"loop"`` beyond (at batch 256 the loop was 0.8-1.2x batched's time, faster for N >= 10).
+  Explicit member lists have no batched form: ``"auto"`` picks ``"vmap"``, or ``"loop"`` for
+  members with buffers.
 
 Source of the idea: stacking parameters and vmapping a functional call is PyTorch's "model
 ensembling" recipe (``torch.func``); batched linear layers over ``[N, in, out]`` weights are how

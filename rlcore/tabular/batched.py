@@ -39,7 +39,7 @@ from typing import Any, Protocol, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
-from rlcore.tabular import batched_control, batched_prediction
+from rlcore.tabular import batched_control, batched_ensembles, batched_prediction
 from rlcore.tabular.base import make_config
 from rlcore.tabular.batched_envs import (
     BatchedEnv,
@@ -163,7 +163,7 @@ def as_batched_env(env: Any) -> BatchedEnv:
 
 
 def _classes() -> dict[str, Any]:
-    """Learner name -> class (both in the batched control and prediction modules)."""
+    """Learner name -> class (in the batched control, ensemble and prediction modules)."""
     c, p = batched_control, batched_prediction
     return {
         "sarsa": c.TDControl,
@@ -173,6 +173,7 @@ def _classes() -> dict[str, Any]:
         "dyna_q": c.DynaQ,
         "dyna_q_plus": c.DynaQ,
         "mc_es": c.MonteCarloES,
+        "maxmin_q_learning": batched_ensembles.MaxminQ,
         "td0": p.TD0,
         "mc": p.ConstantAlphaMC,
         "n_step_td": p.NStepTD,

@@ -53,7 +53,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, final
+from typing import Any, Protocol, final
 
 import gymnasium as gym
 import numpy as np
@@ -78,7 +78,7 @@ from rlcore.training_state import pack, unpack
 from rlcore.types import Transition
 from rlcore.validation import as_generator, discrete_size
 
-__all__ = ["DQN", "GreedyQPolicy"]
+__all__ = ["DQN", "GreedyQPolicy", "QModel"]
 
 _STATS = ("TD loss", "Q-values", "TD targets")  # the columns of the per-update statistics
 
@@ -104,6 +104,45 @@ def _spaces(env: Any, what: str) -> tuple[spaces.Box, int]:
     return obs_space, discrete_size(act_space, what, role="action")
 
 
+class QModel(Protocol):
+    """What a value ensemble plugs into the DQN trainer (``DQN(..., model=...)``); the trainer
+    keeps the replay, the schedules, the optimizer, the counters and the checkpoints.
+
+    ``batch_shape`` is prepended to every replayed batch (``(N,)``: one minibatch per member);
+    ``mask_size`` > 0 stores that many bootstrap masks with every transition (drawn by
+    ``draw_masks`` when it enters the replay). ``batch`` is (obs_tm1, a_tm1, r_t, discount_t,
+    obs_t); ``loss`` returns (loss, mean Q(S, A), mean target, TD errors (B,)) with the loss
+    carrying the gradient.
+    """
+
+    batch_shape: tuple[int, ...]
+    mask_size: int
+
+    def network(self, obs_dim: int, n_actions: int, config: DQNConfig) -> torch.nn.Module: ...
+
+    def values(self, net: torch.nn.Module, obs: Tensor, explore: bool) -> Tensor: ...
+
+    def loss(
+        self,
+        net: torch.nn.Module,
+        target: torch.nn.Module,
+        batch: tuple[Tensor, ...],
+        weights: Tensor | None,
+        masks: Tensor | None,
+        config: DQNConfig,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]: ...
+
+    def update_target(self, net: torch.nn.Module, target: torch.nn.Module, tau: float) -> None: ...
+
+    def clip_grad_norm_(self, net: torch.nn.Module, max_norm: float) -> None: ...
+
+    def draw_masks(self, rng: np.random.Generator, k: int) -> np.ndarray: ...
+
+    def reset(self, rng: np.random.Generator) -> None: ...
+
+    def end_episodes(self, done: np.ndarray, rng: np.random.Generator) -> None: ...
+
+
 @final
 @export("agents.dqn")
 class DQN:
@@ -116,6 +155,9 @@ class DQN:
             from the CLI: ``--set config='"cartpole_fast"'``); keyword arguments override fields.
         seed: seeds the network initialisation and the agent's generator (exploration, replay
             sampling); ``rlcore.run(..., seed=)`` re-seeds the generator only.
+        model: the hook the value ensembles of ``rlcore.approximation.dqn.ensembles`` plug in
+            (``QModel``: their networks, acting values, loss, target update and bootstrap masks);
+            None (the default) is DQN itself.
     """
 
     name = "agents.dqn"
@@ -126,9 +168,11 @@ class DQN:
         config: DQNConfig | str | None = None,
         *,
         seed: int | None = None,
+        model: QModel | None = None,
         **kwargs: Any,
     ) -> None:
         obs_space, self.n_actions = _spaces(env, self.name)
+        self.model = model
         if isinstance(config, str):
             config = DQNConfig.preset(config)
         self.config = cfg = make_config(DQNConfig, config, kwargs, self.name)
@@ -142,18 +186,28 @@ class DQN:
         with torch.random.fork_rng(devices=[]):  # the initial weights come from the seed only
             torch.manual_seed(init_seed)
             obs_dim = math.prod(self.obs_shape)
-            net = QNetwork(obs_dim, self.n_actions, cfg.hidden, cfg.dueling)
+            if model is None:
+                net = QNetwork(obs_dim, self.n_actions, cfg.hidden, cfg.dueling)
+            else:
+                net = model.network(obs_dim, self.n_actions, cfg)
         self.q_net = net.to(self.device)
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
         # The fused kernel updates each tensor in one pass (same maths): on a small CPU it took a
-        # tiny network's gradient step from about 1.5 ms to 0.8 ms.
-        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.learning_rate, fused=True)
+        # tiny network's gradient step from about 1.5 ms to 0.8 ms. (Fixed tensors, such as the
+        # randomized priors of an ensemble, have requires_grad False and are left out.)
+        trained = [p for p in self.q_net.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(trained, lr=cfg.learning_rate, fused=True)
+        mask_size = 0 if model is None else model.mask_size
         if cfg.prioritized:
             self.replay: ReplayBuffer | PrioritizedReplay = PrioritizedReplay(
-                cfg.buffer_size, self.obs_shape, cfg.priority_alpha, cfg.priority_eps
+                cfg.buffer_size,
+                self.obs_shape,
+                cfg.priority_alpha,
+                cfg.priority_eps,
+                mask_size=mask_size,
             )
         else:
-            self.replay = ReplayBuffer(cfg.buffer_size, self.obs_shape)
+            self.replay = ReplayBuffer(cfg.buffer_size, self.obs_shape, mask_size=mask_size)
         self.windows = NStepWindows(cfg.n_step) if cfg.n_step > 1 else None
         self.steps = 0  # transitions observed
         self.updates = 0  # gradient steps taken
@@ -171,7 +225,9 @@ class DQN:
         if self.windows is not None:
             pending = self.windows.flush()
             if pending is not None:
-                self.replay.add(*pending)
+                self._store(pending)
+        if self.model is not None:
+            self.model.reset(self._rng)
 
     @property
     def epsilon(self) -> float:
@@ -199,12 +255,12 @@ class DQN:
         eps = self.epsilon
         u = self._rng.random((2, n))  # (explore?, which action)
         if single:  # the list fast path of the shared epsilon-greedy rule
-            q = [0.0] * self.n_actions if u[0, 0] < eps else self.q_values(batch)[0].tolist()
+            q = [0.0] * self.n_actions if u[0, 0] < eps else self._values(batch, True)[0].tolist()
             return epsilon_greedy_action(q, eps, float(u[0, 0]), float(u[1, 0]))
         if np.all(u[0] < eps):  # every env explores: the values are not needed
             q = np.zeros((n, self.n_actions))
         else:
-            q = self.q_values(batch)
+            q = self._values(batch, True)
         return epsilon_greedy_action(q, eps, u[0], u[1])
 
     def greedy_policy(self) -> GreedyQPolicy:
@@ -215,12 +271,17 @@ class DQN:
     def q_values(self, obs: Any) -> np.ndarray:
         """Q(s, .) of the online network for a batch (N, *obs_shape) -> (N, n_actions)."""
         batch, _ = self._as_batch(obs, "obs")
+        return self._values(batch, False)
+
+    def _values(self, batch: np.ndarray, explore: bool) -> np.ndarray:
+        """The values acting maximises (N, n_actions): Q(s, .), or an ensemble's (``QModel``)."""
         with torch.inference_mode():
-            q = self.q_net(torch.from_numpy(batch).to(self.device))
+            x = torch.from_numpy(batch).to(self.device)
+            q = self.q_net(x) if self.model is None else self.model.values(self.q_net, x, explore)
         return q.cpu().numpy()
 
     def _greedy(self, batch: np.ndarray, single: bool, rng: np.random.Generator) -> Any:
-        q = self.q_values(batch)
+        q = self._values(batch, False)
         if single:
             return greedy_action(q[0].tolist(), float(rng.random()))
         return greedy_action(q, rng.random(batch.shape[0]))
@@ -255,16 +316,21 @@ class DQN:
         reward = np.asarray(transition.reward, dtype=np.float32).reshape(n)
         terminated = np.asarray(transition.terminated, dtype=bool).reshape(n)
         discount = np.where(terminated, 0.0, cfg.gamma).astype(np.float32)
+        done = terminated | np.asarray(transition.truncated, dtype=bool).reshape(n)
         if self.windows is None:
-            self.replay.add(obs, action, reward, discount, next_obs)
+            self._store((obs, action, reward, discount, next_obs))
         else:
-            done = terminated | np.asarray(transition.truncated, dtype=bool).reshape(n)
             ready = self.windows.push(obs, action, reward, discount, next_obs, done)
             if ready is not None:
-                self.replay.add(*ready)
+                self._store(ready)
+        if self.model is not None and not single:  # vector envs: per-env episode starts
+            self.model.end_episodes(done, self._rng)
         before, self.steps = self.steps, self.steps + n
         if self.steps // cfg.target_update_interval > before // cfg.target_update_interval:
-            polyak_update_(self.target_net.parameters(), self.q_net.parameters(), cfg.tau)
+            if self.model is None:
+                polyak_update_(self.target_net.parameters(), self.q_net.parameters(), cfg.tau)
+            else:
+                self.model.update_target(self.q_net, self.target_net, cfg.tau)
         phases = self.steps // cfg.train_freq - before // cfg.train_freq
         if phases and self.steps > cfg.learning_starts and len(self.replay) >= cfg.batch_size:
             self._train(phases * cfg.gradient_steps)
@@ -272,23 +338,36 @@ class DQN:
             return self._report()
         return None
 
+    def _store(self, transitions: tuple[np.ndarray, ...]) -> None:
+        """Add k transitions to the replay, with bootstrap masks drawn now for an ensemble."""
+        if self.model is not None and self.model.mask_size:
+            transitions = (*transitions, self.model.draw_masks(self._rng, len(transitions[1])))
+        self.replay.add(*transitions)
+
     def _train(self, n_updates: int) -> None:
         """``n_updates`` gradient steps; checks the statistics once at the end."""
         cfg = self.config
         first = self.updates
         stats = []
         if isinstance(self.replay, ReplayBuffer):  # every batch of the phase in one draw
-            batch = self.replay.sample(cfg.batch_size, self._rng, shape=(n_updates,))
+            shape = (n_updates, *(() if self.model is None else self.model.batch_shape))
+            batch = self.replay.sample(cfg.batch_size, self._rng, shape=shape)
             tensors = [self._tensor(x) for x in batch[:5]]  # each (G, B, ...)
+            masks = self._tensor(batch.masks)
             for g in range(n_updates):
-                stats.append(self._update(*(x[g] for x in tensors), None))
+                mask_g = None if masks is None else masks[g]
+                stats.append(self._update(*(x[g] for x in tensors), None, masks=mask_g))
         else:
             for _ in range(n_updates):
                 beta = linear_schedule(
                     self.steps, cfg.priority_beta_start, 1.0, cfg.priority_beta_steps
                 )
                 batch = self.replay.sample(cfg.batch_size, self._rng, beta)
-                row, td = self._update(*(self._tensor(x) for x in batch[:6]), with_td=True)
+                row, td = self._update(
+                    *(self._tensor(x) for x in batch[:6]),
+                    with_td=True,
+                    masks=self._tensor(batch.masks),
+                )
                 self.replay.update_priorities(batch.indices, td.cpu().numpy())
                 stats.append(row)
         self.updates += n_updates
@@ -307,9 +386,22 @@ class DQN:
         obs_t: Tensor,
         weights: Tensor | None,
         with_td: bool = False,
+        masks: Tensor | None = None,
     ) -> Any:
         """One gradient step on a batch; returns the detached (loss, mean Q, mean y) row."""
         cfg = self.config
+        if self.model is not None:
+            batch = (obs_tm1, a_tm1, r_t, discount_t, obs_t)
+            loss, q_mean, y_mean, td = self.model.loss(
+                self.q_net, self.target_net, batch, weights, masks, cfg
+            )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.max_grad_norm is not None:
+                self.model.clip_grad_norm_(self.q_net, cfg.max_grad_norm)
+            self.optimizer.step()
+            row = torch.stack((loss.detach(), q_mean, y_mean))
+            return (row, td) if with_td else row
         with torch.no_grad():
             q_t = self.target_net(obs_t)  # (B, A)
             if cfg.double:
@@ -377,6 +469,13 @@ class DQN:
         obs_space = spaces.Box(-np.inf, np.inf, shape=tuple(config["obs_shape"]), dtype=np.float32)
         spaces_ = (obs_space, spaces.Discrete(config["n_actions"]))
         agent = cls(spaces_, config=DQNConfig(**config["config"]))
+        agent.load_arrays(config, arrays)
+        return agent
+
+    def load_arrays(self, config: dict[str, Any], arrays: dict[str, Any]) -> None:
+        """Restore the weights, Adam's state and the counters of ``state()`` into this agent
+        (built with the same settings; ``from_state`` and the ensembles' loaders call it)."""
+        agent = self
         for prefix, net in (("q_net", agent.q_net), ("target_net", agent.target_net)):
             net.load_state_dict(
                 {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + ".")}
@@ -390,7 +489,6 @@ class DQN:
             groups = agent.optimizer.state_dict()["param_groups"]
             agent.optimizer.load_state_dict({"state": optim_state, "param_groups": groups})
         agent.steps, agent.updates = int(config["steps"]), int(config["updates"])
-        return agent
 
     def _training_parts(self) -> dict[str, Any]:
         return {

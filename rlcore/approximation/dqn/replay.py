@@ -85,6 +85,7 @@ class ReplayBuffer(_ArrayState):
         capacity: int,
         obs_shape: tuple[int, ...],
         obs_dtype: Any = np.float32,
+        *,
         mask_size: int = 0,
     ) -> None:
         self.capacity = check_int("capacity", capacity, 1, hint="Use a positive buffer size.")
@@ -259,9 +260,10 @@ class PrioritizedReplay(_ArrayState):
         alpha: float = 0.6,
         eps: float = 1e-6,
         obs_dtype: Any = np.float32,
+        *,
         mask_size: int = 0,
     ) -> None:
-        self.storage = ReplayBuffer(capacity, obs_shape, obs_dtype, mask_size)
+        self.storage = ReplayBuffer(capacity, obs_shape, obs_dtype, mask_size=mask_size)
         self.tree = SumTree(capacity)
         self.alpha = check_range("alpha", alpha, 0.0, 1.0)
         self.eps = check_range("eps", eps, 0.0, low_open=True)
