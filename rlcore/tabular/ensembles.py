@@ -54,7 +54,7 @@ from rlcore.tabular.base import (
     check_initial,
     check_option,
 )
-from rlcore.tabular.policies import epsilon_greedy_action, greedy_action
+from rlcore.tabular.policies import epsilon_greedy_action, greedy_action, masked_values
 from rlcore.types import Transition
 from rlcore.validation import check_int, check_range
 
@@ -114,11 +114,15 @@ class _ReducedQ(ControlAgent):
             self._table(float(c.initial_value), self.n_actions) for _ in range(c.n - 1)
         ]
 
-    def _row(self, s: int) -> list[float]:
-        """The reduced row over members, Q_red(s, .), as a list."""
+    def _row(self, s: int, q: Any = None) -> list[float]:
+        """The reduced row over members, Q_red(s, .), as a list (-inf at the actions ``s`` does
+        not offer, once the env gives action masks)."""
         if self._n == 1:
-            return self._qs[0][s]
-        return self.reduction(np.array([q[s] for q in self._qs])).tolist()  # (N, A) -> (A,)
+            row = self._qs[0][s]
+        else:
+            row = self.reduction(np.array([q[s] for q in self._qs])).tolist()  # (N, A) -> (A,)
+        mask = self._mask(s)
+        return row if mask is None else masked_values(row, mask)
 
     @property
     def q(self) -> np.ndarray:
@@ -136,16 +140,21 @@ class _ReducedQ(ControlAgent):
         """Every member's table, (n, n_states, n_actions)."""
         return np.array(self._qs)
 
-    def act(self, obs: int, *, explore: bool = False) -> int:
-        """Epsilon-greedy (explore=True) or greedy in the reduced values, ties at random."""
-        row = self._row(obs)
+    def act(self, obs: int, *, explore: bool = False, mask: Any = None) -> int:
+        """Epsilon-greedy (explore=True) or greedy in the reduced values, ties at random, among
+        the actions ``mask`` (A,) offers if given."""
+        if mask is not None:
+            self._see_mask(obs, mask)
+        row, offered = self._row(obs), self._mask(obs)
         u = self._uniform_block()
         if explore:
-            return epsilon_greedy_action(row, self._epsilon, u.pop(), u.pop())
-        return greedy_action(row, u.pop())
+            return epsilon_greedy_action(row, self._epsilon, u.pop(), u.pop(), offered)
+        return greedy_action(row, u.pop(), offered)
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated = transition[:5]
+        if self._offered is not None:
+            self._see_next(transition)
         i = 0 if self._n == 1 else min(int(self._uniform() * self._n), self._n - 1)
         row = self._qs[i][s]
         target = r if terminated else q_learning_target(r, self._gamma, self._row(s2))
@@ -316,20 +325,26 @@ class BootstrappedQLearning(ControlAgent):
             self._qs += self.config.prior_scale * self._rng.standard_normal(self._qs.shape)
         self.active = min(int(self._uniform() * self.config.n), self.config.n - 1)
 
-    def act(self, obs: int, *, explore: bool = False) -> int:
-        """explore=True: (epsilon-)greedy in the active member; False: the mean or the vote."""
+    def act(self, obs: int, *, explore: bool = False, mask: Any = None) -> int:
+        """explore=True: (epsilon-)greedy in the active member; False: the mean or the vote;
+        among the actions ``mask`` (A,) offers if given."""
+        if mask is not None:
+            self._see_mask(obs, mask)
+        offered = self._mask(obs)
         u = self._uniform_block()
         if explore:
             row = self._qs[self.active, obs].tolist()
-            return epsilon_greedy_action(row, self._epsilon, u.pop(), u.pop())
+            return epsilon_greedy_action(row, self._epsilon, u.pop(), u.pop(), offered)
         if self.config.evaluation == "vote":
-            greedy = np.array([[greedy_action(q[obs].tolist(), u.pop())] for q in self._qs])
-            return int(Vote()(greedy)[0])
-        return greedy_action(self.q[obs].tolist(), u.pop())
+            greedy = [[greedy_action(q[obs].tolist(), u.pop(), offered)] for q in self._qs]
+            return int(Vote()(np.array(greedy))[0])
+        return greedy_action(self.q[obs].tolist(), u.pop(), offered)
 
     def observe(self, transition: Transition) -> None:
         s, a, r, s2, terminated = transition[:5]
         c = self.config
+        if self._offered is not None:
+            self._see_next(transition)
         masks = self._rng.random(c.n) < c.p  # drawn once, when the transition arrives
         if not masks.any():
             return
@@ -337,7 +352,11 @@ class BootstrappedQLearning(ControlAgent):
         if terminated:
             target = r
         else:
-            target = q_learning_target(r, c.gamma, self._qs[masks, s2])  # (m,)
+            q_t = self._qs[masks, s2]  # (m, A)
+            offered = self._mask(s2)
+            if offered is not None:  # the max over the actions S_{t+1} offers
+                q_t = masked_values(q_t, offered)
+            target = q_learning_target(r, c.gamma, q_t)  # (m,)
         self._qs[masks, s, a] = q_sa + c.alpha * (target - q_sa)
 
     def _arrays(self) -> dict[str, np.ndarray]:
