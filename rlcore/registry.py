@@ -76,13 +76,20 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
     "planning": ("rlcore.tabular.planning",),
     "suites": ("rlcore.bench.suites",),
     "backends": ("rlcore.bench.backends",),
-    "policies": ("rlcore.policies", "rlcore.tabular.policies", "rlcore.diffusion_policy"),
+    "policies": (
+        "rlcore.policies",
+        "rlcore.tabular.policies",
+        "rlcore.diffusion_policy",
+        "rlcore.diffusion_policy.normalizing_flow",
+    ),
     "schedules": ("rlcore.generative.schedules",),
-    "samplers": ("rlcore.generative.samplers",),
+    "samplers": ("rlcore.generative.samplers", "rlcore.generative.sde_samplers"),
     "objectives": (
         "rlcore.generative.diffusion",
         "rlcore.generative.flow_matching",
         "rlcore.diffusion_policy.regression",
+        "rlcore.generative.score_matching",
+        "rlcore.generative.flows.core",
     ),
     "guidance": ("rlcore.generative.guidance",),
     "networks": (
@@ -104,6 +111,8 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.envs.jacks_car_rental",
     ),
     "datasets": ("rlcore.data",),
+    "sdes": ("rlcore.generative.sde",),
+    "flows": ("rlcore.generative.flows.models", "rlcore.generative.flows.cnf"),
     "figures": (
         "rlcore.book.ch4",
         "rlcore.book.ch5",

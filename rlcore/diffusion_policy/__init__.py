@@ -3,11 +3,14 @@
 - ``policies.diffusion`` / ``policies.flow`` / ``policies.gaussian_bc``: constructors of an
   ``ActionChunkPolicy`` (``policies.action_chunk``) with a diffusion, flow-matching or MSE
   objective; ``fit(dataset)`` trains it by behaviour cloning, ``rlcore.run`` evaluates it.
+- ``policies.normalizing_flow``: an action-chunk policy from a conditional normalizing flow
+  (exact log-likelihood behaviour cloning; ``rsample_and_log_prob`` for actors).
 - ``objectives.mse_regression``: the MSE baseline as a ``GenerativeModel``.
 - ``chunk_indices``, ``MinMaxNormalizer``: training windows and [-1, 1] normalisation.
 """
 
 from rlcore.diffusion_policy.chunking import MinMaxNormalizer, chunk_indices
+from rlcore.diffusion_policy.normalizing_flow import NormalizingFlowPolicy, normalizing_flow_policy
 from rlcore.diffusion_policy.policy import (
     ActionChunkPolicy,
     ChunkConfig,
@@ -25,6 +28,7 @@ __all__ = [
     "ChunkConfig",
     "MSERegression",
     "MinMaxNormalizer",
+    "NormalizingFlowPolicy",
     "NetworkConfig",
     "SamplingConfig",
     "TrainConfig",
@@ -32,4 +36,5 @@ __all__ = [
     "diffusion_policy",
     "flow_policy",
     "gaussian_bc_policy",
+    "normalizing_flow_policy",
 ]
