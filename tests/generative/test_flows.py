@@ -47,7 +47,9 @@ def test_inverse_and_log_det_are_exact(name, context):
     torch.testing.assert_close(ladj_inv, -ladj, rtol=0, atol=1e-5)
     for i in range(1 if name == "flows.cnf" else 2):
         ci = None if c is None else c[i : i + 1]
-        jac = torch.autograd.functional.jacobian(lambda v: flow.transform(v[None], ci)[0][0], x[i])
+        jac = torch.autograd.functional.jacobian(
+            lambda v, ci=ci: flow.transform(v[None], ci)[0][0], x[i]
+        )
         assert float(torch.linalg.slogdet(jac)[1]) == pytest.approx(float(ladj[i]), abs=1e-6)
 
 
