@@ -85,24 +85,36 @@ def test_probability_flow_likelihood_of_gaussian_data_is_the_closed_form(sde):
 
 def test_vp_likelihood_with_the_default_prior_and_hutchinson():
     """N(0, I) as the prior costs the mismatch to the true marginal at T (its mean is
-    sqrt(alpha_bar(1)) mu = 0.0066 mu for VP: under 0.02 nats here); Hutchinson with 64
-    Rademacher probes stays within 0.1 nats."""
+    sqrt(alpha_bar(1)) mu = 0.0066 mu for VP: under 0.02 nats here). Hutchinson with one
+    Rademacher probe is exact for a diagonal Jacobian; 64 Gaussian probes average within 0.3 nats."""
     sde = VPSDE()
     x = MU + SD * torch.randn(6, 2, generator=torch.Generator().manual_seed(2), dtype=F64)
     truth = _marginal_log_prob(sde, 1e-5)(x)
     plain = sde_log_likelihood(sde, _exact_score(sde), x, rtol=1e-5, atol=1e-5)
     assert float((plain.log_prob - truth).abs().max()) < 0.02
-    hutch = sde_log_likelihood(
+    rademacher = sde_log_likelihood(
+        sde,
+        _exact_score(sde),
+        x,
+        divergence="hutchinson",
+        probes=1,
+        generator=torch.Generator().manual_seed(0),
+        rtol=1e-5,
+        atol=1e-5,
+    )  # the score's Jacobian is diagonal here, and z^T J z = tr J for +-1 probes
+    torch.testing.assert_close(rademacher.log_prob, plain.log_prob, rtol=0, atol=1e-6)
+    gaussian = sde_log_likelihood(
         sde,
         _exact_score(sde),
         x,
         divergence="hutchinson",
         probes=64,
+        noise="gaussian",
         generator=torch.Generator().manual_seed(0),
         rtol=1e-5,
         atol=1e-5,
     )
-    assert float((hutch.log_prob - truth).abs().max()) < 0.1
+    assert float((gaussian.log_prob - truth).abs().mean()) < 0.3
 
 
 def test_flow_matching_likelihood_of_gaussian_data_is_the_closed_form():
