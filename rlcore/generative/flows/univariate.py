@@ -42,41 +42,36 @@ def affine_inverse(y: Tensor, phi: Tensor, slope: float = 1e-3) -> tuple[Tensor,
     return (y - shift) * (-log_scale).exp(), -log_scale
 
 
-def rqs_knots(phi: Tensor, bound: float, slope: float = 1e-3) -> tuple[Tensor, Tensor, Tensor]:
-    """Knots (x_k, y_k) (..., K + 1) on [-B, B] and knot derivatives d_k (..., K + 1) > 0.
+def rqs_knots(phi: Tensor, bound: float, slope: float = 1e-3) -> Tensor:
+    """Knots x_k, y_k (on [-B, B]) and knot derivatives d_k > 0, stacked: (..., 3, K + 1).
 
     phi (..., 3K - 1) = (K raw widths, K raw heights, K - 1 raw inner derivatives); widths and
     heights are a softmax, the end derivatives are 1 so that the identity outside [-B, B] joins
     smoothly (Durkan et al. 2019, §3.1 and App. A "linear tails").
     """
     bins = (phi.shape[-1] + 1) // 3
-    w, h, d = phi[..., :bins], phi[..., bins : 2 * bins], phi[..., 2 * bins :]
     limit = -0.5 * math.log(slope)
-    w = F.pad(F.softmax(_soft_bound(w, limit), dim=-1), (1, 0), value=0.0)
-    h = F.pad(F.softmax(_soft_bound(h, limit), dim=-1), (1, 0), value=0.0)
-    d = F.pad(_soft_bound(d, 2 * limit), (1, 1), value=0.0).exp()
-    return bound * (2 * w.cumsum(-1) - 1), bound * (2 * h.cumsum(-1) - 1), d
+    wh = phi[..., : 2 * bins].unflatten(-1, (2, bins))  # (..., 2, K)
+    wh = F.pad(F.softmax(_soft_bound(wh, limit), dim=-1).cumsum(-1), (1, 0))  # (..., 2, K + 1)
+    d = F.pad(_soft_bound(phi[..., 2 * bins :], 2 * limit), (1, 1)).exp()  # (..., K + 1)
+    return torch.cat([bound * (2 * wh - 1), d.unsqueeze(-2)], dim=-2)
 
 
-def _bin(knots: Tensor, v: Tensor) -> Tensor:
-    """Index k of the bin [knots_k, knots_{k+1}) holding v; -1 or K outside."""
-    return (knots < v[..., None]).sum(-1) - 1
-
-
-def _gather(k: Tensor, *tables: Tensor) -> list[Tensor]:
-    k01 = torch.stack([k, k + 1], dim=-1)  # (..., 2)
-    return [t.gather(-1, k01) for t in tables]
+def _segment(knots: Tensor, v: Tensor, axis: int):
+    """The bin of v along knots[..., axis, :] and its ends: (inside, x0, x1, y0, y1, d0, d1)."""
+    bins = knots.shape[-1] - 1
+    k = (knots[..., axis, :] < v[..., None]).sum(-1) - 1  # -1 or K outside
+    inside = (k >= 0) & (k < bins)
+    k = k.clamp(0, bins - 1)
+    k01 = torch.stack([k, k + 1], dim=-1).unsqueeze(-2).expand(*k.shape, 3, 2)
+    (x0, x1), (y0, y1), (d0, d1) = (e.unbind(-1) for e in knots.gather(-1, k01).unbind(-2))
+    return inside, x0, x1, y0, y1, d0, d1
 
 
 def rqs(x: Tensor, phi: Tensor, bound: float = 5.0, slope: float = 1e-3):
     """Monotonic rational-quadratic spline on [-B, B], identity outside (Durkan et al. 2019, eqs.
     4-6 and App. A). Returns (y, log |dy/dx|) element-wise; x (...,), phi (..., 3K - 1)."""
-    xk, yk, dk = rqs_knots(phi, bound, slope)
-    bins = xk.shape[-1] - 1
-    k = _bin(xk, x)
-    inside = (k >= 0) & (k < bins)
-    k = k.clamp(0, bins - 1)
-    (x0, x1), (y0, y1), (d0, d1) = (t.unbind(-1) for t in _gather(k, xk, yk, dk))
+    inside, x0, x1, y0, y1, d0, d1 = _segment(rqs_knots(phi, bound, slope), x, 0)
     s = (y1 - y0) / (x1 - x0)
     z = torch.where(inside, (x - x0) / (x1 - x0), torch.zeros_like(x))
     zz = z * (1 - z)
@@ -90,12 +85,7 @@ def rqs_inverse(y: Tensor, phi: Tensor, bound: float = 5.0, slope: float = 1e-3)
     """Inverse of :func:`rqs` by the root of a quadratic (Durkan et al. 2019, eqs. 29-33).
 
     Returns (x, log |dx/dy|)."""
-    xk, yk, dk = rqs_knots(phi, bound, slope)
-    bins = xk.shape[-1] - 1
-    k = _bin(yk, y)
-    inside = (k >= 0) & (k < bins)
-    k = k.clamp(0, bins - 1)
-    (x0, x1), (y0, y1), (d0, d1) = (t.unbind(-1) for t in _gather(k, xk, yk, dk))
+    inside, x0, x1, y0, y1, d0, d1 = _segment(rqs_knots(phi, bound, slope), y, 1)
     s = (y1 - y0) / (x1 - x0)
     dy = torch.where(inside, y - y0, torch.zeros_like(y))
     a = (y1 - y0) * (s - d0) + dy * (d0 + d1 - 2 * s)
