@@ -22,7 +22,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from rlcore.generative.sde import SDE, bcast, probability_flow
+from rlcore.generative.sde import SDE, VPSDE, bcast, probability_flow
 from rlcore.registry import export
 from rlcore.validation import check_choice, check_int, check_range
 
@@ -72,7 +72,8 @@ def _noise(x: Tensor, generator: torch.Generator | None) -> Tensor:
 class _GridSampler:
     """The time grid and its lookup, shared by the SDE samplers."""
 
-    def __init__(self, sde: SDE, t_min: float) -> None:
+    def __init__(self, sde: SDE | None, t_min: float) -> None:
+        sde = VPSDE() if sde is None else sde
         if not isinstance(sde, SDE):
             raise TypeError(f"sde must be an SDE (sdes.vp, sdes.sub_vp, sdes.ve), got {sde!r}.")
         self.sde = sde
@@ -101,11 +102,11 @@ class EulerMaruyama(_GridSampler):
     dt = t_{i+1} - t_i < 0, z ~ N(0, I) (none on the last step).
 
     Args:
-        sde: the forward SDE.
+        sde: the forward SDE (None: ``sdes.vp()``, the linear schedule).
         t_min: the last grid time (> 0).
     """
 
-    def __init__(self, sde: SDE, t_min: float = 1e-3) -> None:
+    def __init__(self, sde: SDE | None = None, t_min: float = 1e-3) -> None:
         super().__init__(sde, t_min)
 
     def step(
@@ -151,7 +152,7 @@ class PredictorCorrector(_GridSampler):
     - "euler_maruyama": the step of :class:`EulerMaruyama`.
 
     Args:
-        sde: the forward SDE.
+        sde: the forward SDE (None: ``sdes.vp()``, the linear schedule).
         snr: signal-to-noise ratio of the Langevin corrector (> 0).
         corrector_steps: Langevin steps per grid time (0 gives the predictor alone).
         predictor: "reverse_diffusion" or "euler_maruyama".
@@ -160,13 +161,14 @@ class PredictorCorrector(_GridSampler):
 
     def __init__(
         self,
-        sde: SDE,
+        sde: SDE | None = None,
         snr: float = 0.16,
         corrector_steps: int = 1,
         predictor: Literal["reverse_diffusion", "euler_maruyama"] = "reverse_diffusion",
         t_min: float = 1e-3,
     ) -> None:
         super().__init__(sde, t_min)
+        sde = self.sde
         self.snr = check_range("snr", snr, 0.0, low_open=True, hint="Song et al. use 0.01-0.2.")
         self.corrector_steps = check_int("corrector_steps", corrector_steps, 0)
         self.predictor = check_choice(
@@ -205,7 +207,7 @@ class ProbabilityFlowSampler(_GridSampler):
     evaluations of the last solve.
 
     Args:
-        sde: the forward SDE.
+        sde: the forward SDE (None: ``sdes.vp()``, the linear schedule).
         method: the torchdiffeq method.
         rtol, atol: tolerances of an adaptive method (> 0).
         t_min: the final time (> 0).
@@ -213,7 +215,7 @@ class ProbabilityFlowSampler(_GridSampler):
 
     def __init__(
         self,
-        sde: SDE,
+        sde: SDE | None = None,
         method: str = "dopri5",
         rtol: float = 1e-5,
         atol: float = 1e-5,
@@ -224,6 +226,18 @@ class ProbabilityFlowSampler(_GridSampler):
         self.rtol = check_tolerance("rtol", rtol)
         self.atol = check_tolerance("atol", atol)
         self.nfe = 0
+
+    def step(
+        self, i: int, score: Score, x_t: Tensor, *, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """x at t_{i+1} from x at t_i: one step of a fixed method, or an adaptive solve between
+        the two grid points (``generator`` is unused: the ODE is deterministic)."""
+        self._times(i, x_t)  # checks i
+        velocity = probability_flow(self.sde, score)
+        x, self.nfe = integrate(
+            velocity, x_t, self.times[i : i + 2], self.method, self.rtol, self.atol
+        )
+        return x
 
     def solve(self, score: Score, x_T: Tensor) -> Tensor:
         """x at t_min from x_T (B, ...) at T; a fixed method uses the grid of ``set_timesteps``."""

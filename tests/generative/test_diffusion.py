@@ -173,6 +173,10 @@ def _model_for(name):
         return Diffusion("cosine", 20, sampler=short, eta=0.5), 20
     if short in SOLVERS:
         return FlowMatching(solver=short), 50
+    if short in ("euler_maruyama", "predictor_corrector", "probability_flow"):  # score SDEs
+        from rlcore.generative.score_matching import ScoreMatching
+
+        return ScoreMatching(sampler=short, ode_method="rk4"), 50
     raise AssertionError(f"sampler {name} is not reachable from any GenerativeModel")
 
 
