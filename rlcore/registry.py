@@ -78,12 +78,18 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
     "planning": ("rlcore.tabular.planning",),
     "suites": ("rlcore.bench.suites",),
     "backends": ("rlcore.bench.backends",),
-    "policies": ("rlcore.policies", "rlcore.tabular.policies", "rlcore.diffusion_policy"),
+    "policies": (
+        "rlcore.policies",
+        "rlcore.tabular.policies",
+        "rlcore.diffusion_policy",
+        "rlcore.diffusion_policy.normalizing_flow",
+    ),
     "schedules": ("rlcore.generative.schedules",),
     "samplers": (
         "rlcore.generative.samplers",
         "rlcore.generative.dpm_solver",
         "rlcore.generative.edm",
+        "rlcore.generative.sde_samplers",
     ),
     "objectives": (
         "rlcore.generative.diffusion",
@@ -91,6 +97,8 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.diffusion_policy.regression",
         "rlcore.generative.edm",
         "rlcore.generative.consistency",
+        "rlcore.generative.score_matching",
+        "rlcore.generative.flows.core",
     ),
     "guidance": ("rlcore.generative.guidance",),
     "networks": (
@@ -126,6 +134,8 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.ensemble.estimators.ope",
         "rlcore.ensemble.calibration",
     ),
+    "sdes": ("rlcore.generative.sde",),
+    "flows": ("rlcore.generative.flows.models", "rlcore.generative.flows.cnf"),
     "figures": (
         "rlcore.book.ch4",
         "rlcore.book.ch5",

@@ -6,6 +6,8 @@
 - ``policies.edm`` / ``policies.consistency`` (``consistency``): EDM training and its one- or
   two-step consistency distillation; ``policies.latent_diffusion`` (``latent``): diffusion in a
   chunk autoencoder's latent.
+- ``policies.normalizing_flow``: an action-chunk policy from a conditional normalizing flow
+  (exact log-likelihood behaviour cloning; ``rsample_and_log_prob`` for actors).
 - ``objectives.mse_regression``: the MSE baseline as a ``GenerativeModel``.
 - ``chunk_indices``, ``MinMaxNormalizer``: training windows and [-1, 1] normalisation.
 """
@@ -13,6 +15,7 @@
 from rlcore.diffusion_policy.chunking import MinMaxNormalizer, chunk_indices
 from rlcore.diffusion_policy.consistency import consistency_policy, edm_policy
 from rlcore.diffusion_policy.latent import LatentDiffusionPolicy, latent_diffusion_policy
+from rlcore.diffusion_policy.normalizing_flow import NormalizingFlowPolicy, normalizing_flow_policy
 from rlcore.diffusion_policy.policy import (
     ActionChunkPolicy,
     ChunkConfig,
@@ -31,6 +34,7 @@ __all__ = [
     "LatentDiffusionPolicy",
     "MSERegression",
     "MinMaxNormalizer",
+    "NormalizingFlowPolicy",
     "NetworkConfig",
     "SamplingConfig",
     "TrainConfig",
@@ -41,4 +45,5 @@ __all__ = [
     "flow_policy",
     "gaussian_bc_policy",
     "latent_diffusion_policy",
+    "normalizing_flow_policy",
 ]

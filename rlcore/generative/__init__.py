@@ -20,9 +20,26 @@ Modules (public names in the registry):
   (``networks.chunk_autoencoder``), ``dpm_solver`` (``samplers.dpm_solver_pp``), ``edm``
   (``samplers.edm_euler``, ``.edm_heun``, ``objectives.edm``), ``consistency``
   (``objectives.consistency``), ``capture`` (a capture-safe static sampling loop).
+- ``sde``: score SDEs ``sdes.vp`` (built on the schedules), ``sdes.sub_vp``, ``sdes.ve``;
+  ``sde_samplers``: ``samplers.euler_maruyama``, ``samplers.predictor_corrector``,
+  ``samplers.probability_flow`` (torchdiffeq); ``score_matching``: ``objectives.score_matching``;
+  ``likelihood``: log p(x) through an ODE (score SDEs, flow matching, CNFs), exact or Hutchinson.
+- ``flows``: normalizing flows ``flows.realnvp``, ``flows.maf``, ``flows.nsf``, ``flows.cnf`` in
+  zuko's shape, and ``objectives.maximum_likelihood``.
 """
 
-from rlcore.generative import guidance, metrics, networks, samplers, schedules, toy
+from rlcore.generative import (
+    flows,
+    guidance,
+    likelihood,
+    metrics,
+    networks,
+    samplers,
+    schedules,
+    sde,
+    sde_samplers,
+    toy,
+)
 from rlcore.generative.diffusion import Diffusion
 from rlcore.generative.ema import EMA
 from rlcore.generative.flow_matching import FlowMatching
@@ -41,6 +58,13 @@ from rlcore.generative.schedules import (
     NoiseSchedule,
     SigmoidSchedule,
     vp_short,
+)
+from rlcore.generative.score_matching import ScoreMatching
+from rlcore.generative.sde import VESDE, VPSDE, SubVPSDE
+from rlcore.generative.sde_samplers import (
+    EulerMaruyama,
+    PredictorCorrector,
+    ProbabilityFlowSampler,
 )
 from rlcore.generative.train import train
 
@@ -72,4 +96,15 @@ __all__ = [
     "toy",
     "train",
     "vp_short",
+    "EulerMaruyama",
+    "PredictorCorrector",
+    "ProbabilityFlowSampler",
+    "ScoreMatching",
+    "SubVPSDE",
+    "VESDE",
+    "VPSDE",
+    "flows",
+    "likelihood",
+    "sde",
+    "sde_samplers",
 ]

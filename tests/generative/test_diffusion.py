@@ -176,6 +176,10 @@ def _model_for(name):
         return FlowMatching(solver=short), 50
     if short in ("edm_euler", "edm_heun"):  # objectives.edm (issue 18)
         return EDM(solver=short[4:]), 50
+    if short in ("euler_maruyama", "predictor_corrector", "probability_flow"):  # score SDEs
+        from rlcore.generative.score_matching import ScoreMatching
+
+        return ScoreMatching(sampler=short, ode_method="rk4"), 50
     raise AssertionError(f"sampler {name} is not reachable from any GenerativeModel")
 
 
