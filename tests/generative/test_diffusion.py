@@ -210,9 +210,12 @@ def test_sampler_contract(name):
         assert torch.all(grid[1:] <= grid[:-1])
     else:
         assert torch.all(grid[1:] < grid[:-1])
-    n = len(grid) - 1 if isinstance(model, FlowMatching) else len(grid)  # EDM Heun: 2S - 1 calls
+    # ODE/SDE solvers (flow matching, score SDEs) step along a grid with its end point and take
+    # the network; diffusion samplers take its outputs (EDM Heun: 2S - 1 calls).
+    solver = type(model).__name__ in ("FlowMatching", "ScoreMatching")
+    n = len(grid) - 1 if solver else len(grid)
     with pytest.raises(ValueError, match=f"i={n}"):
-        if not isinstance(model, FlowMatching):
+        if not solver:
             obj.step(n, torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3))
         else:
             obj.step(n, lambda x, t: x, torch.zeros(2, 3))
