@@ -71,6 +71,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.approximation.control",
         "rlcore.approximation.gradient_td",
         "rlcore.approximation.dqn.agent",
+        "rlcore.actor_critic.agent",
     ),
     "features": ("rlcore.approximation.features",),
     "planning": ("rlcore.tabular.planning",),
@@ -89,6 +90,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.generative.networks",
         "rlcore.generative.ema",
         "rlcore.approximation.dqn.networks",
+        "rlcore.actor_critic.networks",
     ),
     "envs": (
         "rlcore.envs.navigation",

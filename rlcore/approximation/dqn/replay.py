@@ -55,16 +55,26 @@ class ReplayBuffer:
         capacity: the number of transitions kept (the oldest are overwritten).
         obs_shape: shape of one observation.
         obs_dtype: storage dtype of observations (float32 feeds the network without a copy).
+        action_shape: shape of one action: () for a Discrete index (the DQN family), (|A|,) for
+            a Box action (the actor-critic agents).
+        action_dtype: storage dtype of actions (int64 indices; float32 for Box actions).
     """
 
     def __init__(
-        self, capacity: int, obs_shape: tuple[int, ...], obs_dtype: Any = np.float32
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...],
+        obs_dtype: Any = np.float32,
+        *,
+        action_shape: tuple[int, ...] = (),
+        action_dtype: Any = np.int64,
     ) -> None:
         self.capacity = check_int("capacity", capacity, 1, hint="Use a positive buffer size.")
         self.obs_shape = tuple(int(d) for d in obs_shape)
         self.obs_tm1 = np.zeros((self.capacity, *self.obs_shape), dtype=obs_dtype)
         self.obs_t = np.zeros((self.capacity, *self.obs_shape), dtype=obs_dtype)
-        self.a_tm1 = np.zeros(self.capacity, dtype=np.int64)
+        self.action_shape = tuple(int(d) for d in action_shape)
+        self.a_tm1 = np.zeros((self.capacity, *self.action_shape), dtype=action_dtype)
         self.r_t = np.zeros(self.capacity, dtype=np.float32)
         self.discount_t = np.zeros(self.capacity, dtype=np.float32)
         self.size = 0  # transitions held
