@@ -90,6 +90,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.generative.networks",
         "rlcore.generative.ema",
         "rlcore.approximation.dqn.networks",
+        "rlcore.ensemble.members",
         "rlcore.actor_critic.networks",
     ),
     "envs": (
@@ -106,6 +107,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.envs.jacks_car_rental",
     ),
     "datasets": ("rlcore.data",),
+    "ensembles": ("rlcore.ensemble.reductions",),
     "figures": (
         "rlcore.book.ch4",
         "rlcore.book.ch5",

@@ -49,7 +49,6 @@ import torch
 from gymnasium import spaces
 from torch import Tensor
 
-from rlcore.actor_critic._critics import Mean, Min, QEnsemble, SubsetMin
 from rlcore.actor_critic.config import DEFAULTS, ActorCriticConfig
 from rlcore.actor_critic.losses import (
     actor_loss,
@@ -62,9 +61,10 @@ from rlcore.actor_critic.networks import SquashedGaussianActor
 from rlcore.approximation.dqn.networks import resolve_device
 from rlcore.approximation.dqn.replay import ReplayBuffer
 from rlcore.ensemble import uncertainty
+from rlcore.ensemble.members import Ensemble
+from rlcore.ensemble.reductions import Mean, Min, SubsetMin
 from rlcore.registry import export
 from rlcore.tabular.base import make_config
-from rlcore.torch_utils import polyak_update_
 from rlcore.types import Transition
 from rlcore.validation import as_generator
 
@@ -160,7 +160,9 @@ class _SoftActorCritic:
         self.observation_space, self.action_space = obs_space, act_space
         self.obs_shape = tuple(int(d) for d in obs_space.shape)
         self.action_dim = int(act_space.shape[0])
-        self.action_center, self.action_half = _action_affine(act_space, cfg.action_scale, self.name)
+        self.action_center, self.action_half = _action_affine(
+            act_space, cfg.action_scale, self.name
+        )
         self.device = resolve_device(cfg.device)
         if self.device.type == "cpu" and cfg.torch_threads is not None:
             torch.set_num_threads(cfg.torch_threads)
@@ -169,12 +171,17 @@ class _SoftActorCritic:
         with torch.random.fork_rng(devices=[]):  # the initial weights come from the seed only
             torch.manual_seed(init_seed)
             actor = SquashedGaussianActor(obs_dim, self.action_dim, cfg.hidden)
-            critics = QEnsemble(cfg.n_critics, obs_dim + self.action_dim, cfg.hidden)
+        critics = Ensemble(
+            cfg.n_critics,
+            obs_dim + self.action_dim,
+            1,
+            cfg.hidden,
+            backend=cfg.backend,
+            seed=init_seed + 1,
+        )  # Q_k(s, a) -> (N, B, 1); members differ at initialisation
         self.actor = actor.to(self.device)
         self.critics = critics.to(self.device)
-        self.target_critics = QEnsemble(cfg.n_critics, obs_dim + self.action_dim, cfg.hidden)
-        self.target_critics.load_state_dict(self.critics.state_dict())
-        self.target_critics.to(self.device).requires_grad_(False)
+        self.target_critics = self.critics.target_copy()
         self.target_entropy = (
             -float(self.action_dim) if cfg.target_entropy is None else float(cfg.target_entropy)
         )
@@ -185,10 +192,15 @@ class _SoftActorCritic:
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=lr, fused=True)
         self.critic_optimizer = torch.optim.Adam(self.critics.parameters(), lr=lr, fused=True)
         self.alpha_optimizer = (
-            torch.optim.Adam([self.log_alpha], lr=lr, fused=True) if cfg.ent_coef == "auto" else None
+            torch.optim.Adam([self.log_alpha], lr=lr, fused=True)
+            if cfg.ent_coef == "auto"
+            else None
         )
         self.replay = ReplayBuffer(
-            cfg.buffer_size, self.obs_shape, action_shape=(self.action_dim,), action_dtype=np.float32
+            cfg.buffer_size,
+            self.obs_shape,
+            action_shape=(self.action_dim,),
+            action_dtype=np.float32,
         )
         self.target_reduction = Min() if cfg.subset_size is None else SubsetMin(cfg.subset_size)
         self.actor_reduction = Min() if cfg.actor_reduction == "min" else Mean()
@@ -255,7 +267,7 @@ class _SoftActorCritic:
             if k == 1:
                 return a[0].cpu().numpy()
             obs = torch.from_numpy(batch).to(self.device).expand(k, *batch.shape)
-            q = self.critics(torch.cat([obs, a], dim=-1).reshape(-1, obs.shape[-1] + a.shape[-1]))
+            q = self.critics(obs.reshape(-1, obs.shape[-1]), a.reshape(-1, a.shape[-1]))
             q = q.reshape(-1, k, batch.shape[0]).transpose(1, 2)  # (members, N, K)
             j = uncertainty.ucb_select(q, self.config.ucb_lambda)  # (N,)
             return a[j, torch.arange(batch.shape[0])].cpu().numpy()
@@ -268,11 +280,11 @@ class _SoftActorCritic:
         """Every critic's Q_k(s, a) for a batch: obs (B, *obs_shape), env actions (B, |A|) ->
         (N, B)."""
         batch, _ = self._as_batch(obs, "obs")
-        a = (np.asarray(action, dtype=np.float32).reshape(batch.shape[0], -1) - self.action_center)
+        a = np.asarray(action, dtype=np.float32).reshape(batch.shape[0], -1) - self.action_center
         a = a / self.action_half
         with torch.inference_mode():
             q = self.critics(torch.from_numpy(np.concatenate([batch, a], axis=1)).to(self.device))
-        return q.cpu().numpy()
+        return q.squeeze(-1).cpu().numpy()
 
     def _as_batch(self, obs: Any, what: str) -> tuple[np.ndarray, bool]:
         """float32 (N, obs_dim) and whether ``obs`` was a single observation."""
@@ -430,7 +442,7 @@ class _SoftActorCritic:
         # 1. targets
         with torch.no_grad():
             a_t, log_pi_t = self.actor.sample(obs_t, noise[0])
-            q_t_all = self.target_critics(torch.cat([obs_t, a_t], dim=-1))  # (N, B)
+            q_t_all = self.target_critics(obs_t, a_t).squeeze(-1)  # (N, B)
             q_t = self.target_reduction(q_t_all, generator=self._subset_rng)  # (B,)
             y = soft_q_targets(r_t, discount_t, q_t, log_pi_t, alpha)  # (B,)
             w = None
@@ -438,14 +450,13 @@ class _SoftActorCritic:
                 w = uncertainty.sunrise_weights(q_t_all, cfg.sunrise_temperature)  # (B,)
         # 2. critics, one stacked forward / backward
         if cfg.eta > 0:
-            a_rep = a_tm1.unsqueeze(0).expand(cfg.n_critics, *a_tm1.shape).clone()
-            a_rep.requires_grad_(True)
-            x = torch.cat([obs_tm1.unsqueeze(0).expand(cfg.n_critics, *obs_tm1.shape), a_rep], -1)
-            q_tm1 = self.critics(x)  # (N, B)
+            # one action copy per member, so that each member's action gradient is its own
+            a_rep = a_tm1.expand(cfg.n_critics, *a_tm1.shape).clone().requires_grad_(True)
+            q_tm1 = self.critics(obs_tm1, a_rep).squeeze(-1)  # (N, B)
             (grad_a,) = torch.autograd.grad(q_tm1.sum(), a_rep, create_graph=True)
             loss_q = critic_loss(q_tm1, y, w) + cfg.eta * gradient_diversity_penalty(grad_a)
         else:
-            q_tm1 = self.critics(torch.cat([obs_tm1, a_tm1], dim=-1))  # (N, B)
+            q_tm1 = self.critics(obs_tm1, a_tm1).squeeze(-1)  # (N, B)
             loss_q = critic_loss(q_tm1, y, w)
         self.critic_optimizer.zero_grad(set_to_none=True)
         loss_q.backward()
@@ -454,7 +465,7 @@ class _SoftActorCritic:
         if update_actor:
             a_pi, log_pi = self.actor.sample(obs_tm1, noise[1])
             self.critics.requires_grad_(False)
-            q_pi = self.actor_reduction(self.critics(torch.cat([obs_tm1, a_pi], dim=-1)))
+            q_pi = self.actor_reduction(self.critics(obs_tm1, a_pi).squeeze(-1))  # (B,)
             self.critics.requires_grad_(True)
             loss_pi = actor_loss(q_pi, log_pi, alpha)
             self.actor_optimizer.zero_grad(set_to_none=True)
@@ -469,7 +480,7 @@ class _SoftActorCritic:
         else:
             loss_pi = torch.zeros((), device=self.device)
         # 4. targets
-        polyak_update_(self.target_critics.parameters(), self.critics.parameters(), cfg.tau)
+        self.target_critics.polyak_update_(self.critics, cfg.tau)
         q_d = q_tm1.detach()
         return torch.stack(
             (loss_q.detach(), loss_pi, alpha, q_d.mean(), q_d.std(dim=0).mean(), q_d.amin(0).mean())

@@ -94,12 +94,17 @@ class ActorCriticConfig:
 
     def __post_init__(self) -> None:
         check_int(
-            "n_critics", self.n_critics, 2,
+            "n_critics",
+            self.n_critics,
+            2,
             hint="The soft actor-critic family needs at least two critics (SAC uses 2).",
         )
         if self.subset_size is not None:
             check_int(
-                "subset_size", self.subset_size, 1, self.n_critics,
+                "subset_size",
+                self.subset_size,
+                1,
+                self.n_critics,
                 hint=f"REDQ's subset M must satisfy 1 <= M <= n_critics={self.n_critics}.",
             )
         check_choice("actor_reduction", self.actor_reduction, ("min", "mean"))
@@ -108,7 +113,9 @@ class ActorCriticConfig:
         check_range("learning_rate", self.learning_rate, 0.0, low_open=True, hint="e.g. 3e-4.")
         check_int("batch_size", self.batch_size, 1)
         check_int(
-            "buffer_size", self.buffer_size, self.batch_size,
+            "buffer_size",
+            self.buffer_size,
+            self.batch_size,
             hint="The replay must be able to hold at least one batch.",
         )
         check_int("learning_starts", self.learning_starts, 0)

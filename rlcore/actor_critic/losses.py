@@ -58,8 +58,9 @@ def squashed_gaussian_log_prob(u: Tensor, mean: Tensor, log_std: Tensor) -> Tens
     return (gaussian - log_det).sum(dim=-1)
 
 
-def soft_q_targets(r_t: Tensor, discount_t: Tensor, q_t: Tensor, log_pi_t: Tensor,
-                   alpha: Tensor | float) -> Tensor:
+def soft_q_targets(
+    r_t: Tensor, discount_t: Tensor, q_t: Tensor, log_pi_t: Tensor, alpha: Tensor | float
+) -> Tensor:
     """Soft Bellman targets y = r_t + discount_t (q_t - alpha log_pi_t).
 
     Args:

@@ -61,7 +61,9 @@ def test_actor_samples_are_in_bounds_with_matching_log_prob():
     assert a.shape == (64, 2) and log_pi.shape == (64,)
     assert (a.abs() <= 1).all()
     mean, log_std = actor(obs)
-    torch.testing.assert_close(log_pi, squashed_gaussian_log_prob(mean + log_std.exp() * noise, mean, log_std))
+    torch.testing.assert_close(
+        log_pi, squashed_gaussian_log_prob(mean + log_std.exp() * noise, mean, log_std)
+    )
 
 
 def test_soft_targets_and_losses_match_their_formulas():
@@ -96,9 +98,12 @@ def test_gradient_diversity_penalty_against_naive_pairs():
     torch.testing.assert_close(gradient_diversity_penalty(g), naive.mean() / 4)
     # aligned: N(N - 1) ordered pairs of cosine 1, over N - 1 -> N; opposite (N = 2): -2
     same = g[:1].expand(5, 7, 3)
-    torch.testing.assert_close(gradient_diversity_penalty(same), torch.tensor(5.0, dtype=torch.float64))
     torch.testing.assert_close(
-        gradient_diversity_penalty(torch.stack([g[0], -g[0]])), torch.tensor(-2.0, dtype=torch.float64)
+        gradient_diversity_penalty(same), torch.tensor(5.0, dtype=torch.float64)
+    )
+    torch.testing.assert_close(
+        gradient_diversity_penalty(torch.stack([g[0], -g[0]])),
+        torch.tensor(-2.0, dtype=torch.float64),
     )
 
 
