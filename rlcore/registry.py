@@ -106,7 +106,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.envs.gambler",
         "rlcore.envs.jacks_car_rental",
     ),
-    "datasets": ("rlcore.data",),
+    "datasets": ("rlcore.data", "rlcore.actor_critic.datasets"),
     "ensembles": ("rlcore.ensemble.reductions",),
     "figures": (
         "rlcore.book.ch4",

@@ -395,6 +395,40 @@ class _SoftActorCritic:
             log.append({"gradient_steps": float(self.updates), **self._report()})
         return log
 
+    def behaviour_cloning(
+        self, dataset: Any = None, gradient_steps: int = 5000, chunk: int = 1000
+    ) -> list[float]:
+        """Fit only the actor to the replayed (dataset) actions by maximum likelihood,
+        max_pi mean_b log pi(A_b | S_b) with the squashed-Gaussian density (the BC baseline of
+        offline RL; Fu et al. 2020). The critics are not touched.
+
+        Returns:
+            The mean negative log-likelihood of each ``chunk`` of steps.
+        """
+        from rlcore.actor_critic.losses import squashed_gaussian_log_prob
+        from rlcore.validation import check_int
+
+        check_int("gradient_steps", gradient_steps, 1)
+        if dataset is not None:
+            self.load_dataset(dataset)
+        cfg = self.config
+        nll, log = 0.0, []
+        for i in range(gradient_steps):
+            idx = self._rng.integers(0, len(self.replay), size=cfg.batch_size)
+            obs = torch.from_numpy(self.replay.obs_tm1[idx]).to(self.device)
+            a = torch.from_numpy(self.replay.a_tm1[idx]).to(self.device)
+            u = torch.atanh(a.clamp(-1 + 1e-5, 1 - 1e-5))  # the pre-squash action
+            mean, log_std = self.actor(obs)
+            loss = -squashed_gaussian_log_prob(u, mean, log_std).mean()
+            self.actor_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.actor_optimizer.step()
+            nll += float(loss.detach())
+            if (i + 1) % chunk == 0 or i + 1 == gradient_steps:
+                log.append(nll / (i % chunk + 1))
+                nll = 0.0
+        return log
+
     # -- the update -----------------------------------------------------------------------------
     def _train(self, n_updates: int) -> None:
         """``n_updates`` gradient steps on uniform batches; checks statistics once at the end."""

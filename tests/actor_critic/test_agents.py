@@ -234,3 +234,34 @@ def test_ucb_exploration_and_sunrise_run():
     _returns(agent, 60)
     a = agent.act(np.zeros((2, 3)), explore=True)
     assert a.shape == (2, 1) and np.all(np.abs(a) <= 2.0)
+
+
+def test_behaviour_cloning_fits_the_dataset_actions():
+    gen = np.random.default_rng(0)
+    n = 256
+    obs = gen.normal(size=(n, 3)).astype(np.float32)
+    actions = np.clip(obs[:, :1], -1.9, 1.9).astype(np.float32)  # a = s_0: a learnable map
+    ds = EpisodeDataset(
+        observations=obs,
+        actions=actions,
+        rewards=np.zeros(n),
+        next_observations=obs,
+        terminations=np.zeros(n, dtype=bool),
+        truncations=np.r_[np.zeros(n - 1, dtype=bool), True],
+        episode_lengths=np.array([n]),
+    )
+    agent = SAC((OBS, ACT), seed=0, **{**SMALL, "hidden": (32, 32)})
+    log = agent.behaviour_cloning(ds, gradient_steps=300, chunk=100)
+    assert log[-1] < log[0]
+    error = np.abs(agent.act(obs) - actions).mean()
+    assert error < 0.3, error
+
+
+def test_normalized_score_and_its_references():
+    from rlcore.actor_critic.datasets import normalized_score
+
+    np.testing.assert_allclose(
+        normalized_score([-1200, -150, -500], -1200, -150), [0, 100, 66.666667]
+    )
+    with pytest.raises(ValueError, match="must exceed"):
+        normalized_score(0.0, -150, -1200)
