@@ -173,7 +173,8 @@ def speed(args: argparse.Namespace) -> None:
             runners[arm] = lambda n, m=model: m.learn(n, reset_num_timesteps=False)
         else:
             agent = make_rlcore(arm, env, 0)
-            warm = agent.config.learning_starts + 200
+            cfg = agent.config  # past the warm-up: the replay holds a batch, updates run
+            warm = max(cfg.learning_starts, cfg.batch_size) + (200 if cfg.utd == 1 else 2)
             rlcore.run(agent, env, steps=warm, seed=0, progress=False)
             runners[arm] = lambda n, a=agent, e=env: rlcore.run(a, e, steps=n, seed=1)
     times: dict[str, list[float]] = {arm: [] for arm in arms}

@@ -3,8 +3,8 @@
 The tiers, in D4RL's sense (Fu et al. 2020, section 5), each an ``rlcore.data.EpisodeDataset``:
 
 - ``random``: uniformly random actions;
-- ``medium``: the stochastic policy of the first SAC snapshot whose training episode returned at
-  least a third of the way from random to expert (normalised score >= 33);
+- ``medium``: the stochastic policy of the SAC snapshot (one per training episode) whose own
+  evaluation scores closest to a third of the way from random to expert (normalised score 33);
 - ``expert``: the stochastic policy at the end of training;
 - ``medium-replay``: SAC's replay buffer up to the medium snapshot (the random warm-up included).
 
@@ -106,6 +106,7 @@ def pendulum_tiers(
     steps: int = 100_000,
     train_steps: int = 10_000,
     seed: int = 0,
+    medium_eval_episodes: int = 3,
     agent_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Train SAC on Pendulum-v1 and write the four tiers (module docstring) to ``out_dir``.
@@ -116,6 +117,7 @@ def pendulum_tiers(
             200-step episode is kept whole).
         train_steps: SAC's training budget (its final policy is the expert).
         seed: seeds the training and the collection.
+        medium_eval_episodes: episodes that score each snapshot when choosing the medium one.
         agent_kwargs: overrides of ``agents.sac``'s defaults.
 
     Returns:
@@ -153,16 +155,27 @@ def pendulum_tiers(
             f"random ({r_random:.1f}), so there is no expert tier; raise train_steps (10,000 "
             "reaches about -150)."
         )
-    # 3. medium: the first snapshot a third of the way from random to expert
-    threshold = r_random + (r_expert - r_random) / 3.0
-    step, ret, weights = next(
-        (item for item in snapshots.items if item[1] >= threshold), snapshots.items[-1]
-    )
-    medium_agent = SAC(env, seed=seed, **dict(agent_kwargs or {}))
-    medium_agent.actor.load_state_dict(weights)
-    medium_agent.steps = medium_agent.config.learning_starts  # sample the actor, not uniform
+    # 3. medium: the snapshot whose own evaluation (``medium_eval_episodes`` episodes of its
+    #    stochastic policy) scores closest to 100/3; training-episode returns are too noisy to
+    #    pick it (Pendulum's return jumps from random to expert within a few episodes)
+    probe = SAC(env, seed=seed, **dict(agent_kwargs or {}))
+    probe.steps = probe.config.learning_starts  # sample the actor, not uniform actions
+    scores = []
+    for i, (_, _, weights) in enumerate(snapshots.items):
+        probe.actor.load_state_dict(weights)
+        returns = run(
+            _SampledPolicy(probe),
+            ENV_ID,
+            episodes=medium_eval_episodes,
+            seed=seed + 10 + i,
+            progress=False,
+        ).returns
+        scores.append(float(normalized_score(np.mean(returns), r_random, r_expert)))
+    best = int(np.argmin(np.abs(np.asarray(scores) - 100.0 / 3.0)))
+    step, ret, weights = snapshots.items[best]
+    probe.actor.load_state_dict(weights)
     medium_ds = collect(
-        ENV_ID, episodes, out / "medium.npz", seed + 3, policy=_SampledPolicy(medium_agent)
+        ENV_ID, episodes, out / "medium.npz", seed + 3, policy=_SampledPolicy(probe)
     )
     paths["medium"] = out / "medium.npz"
     # 4. medium-replay: the replay buffer's first `step` transitions, in 200-step episodes
@@ -191,6 +204,8 @@ def pendulum_tiers(
         "train_steps": train_steps,
         "medium_snapshot_step": int(step),
         "medium_snapshot_episode_return": float(ret),
+        "medium_snapshot_score": scores[best],
+        "snapshot_scores": scores,
         "random_return": r_random,
         "expert_return": r_expert,
         "tiers": {
