@@ -209,8 +209,6 @@ class _SoftActorCritic:
         self._sums = np.zeros(len(_STATS))
         self._count = 0
         self._clock = (time.perf_counter(), 0)
-        self._center_t = torch.from_numpy(self.action_center).to(self.device)
-        self._half_t = torch.from_numpy(self.action_half).to(self.device)
         self.seed(seed)
 
     # -- the Policy protocol ------------------------------------------------------------------
