@@ -5,7 +5,7 @@ The tiers, in D4RL's sense (Fu et al. 2020, section 5), each an ``rlcore.data.Ep
 - ``random``: uniformly random actions;
 - ``medium``: the stochastic policy of the SAC snapshot (one per training episode) whose own
   evaluation scores closest to a third of the way from random to expert (normalised score 33);
-- ``expert``: the stochastic policy at the end of training;
+- ``expert``: the stochastic policy of the best snapshot (by its own evaluation);
 - ``medium-replay``: SAC's replay buffer up to the medium snapshot (the random warm-up included).
 
 ``random``, ``medium`` and ``expert`` hold ``steps`` transitions each (500 episodes of 200 steps
@@ -106,7 +106,7 @@ def pendulum_tiers(
     steps: int = 100_000,
     train_steps: int = 10_000,
     seed: int = 0,
-    medium_eval_episodes: int = 3,
+    eval_episodes: int = 3,
     agent_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Train SAC on Pendulum-v1 and write the four tiers (module docstring) to ``out_dir``.
@@ -117,7 +117,7 @@ def pendulum_tiers(
             200-step episode is kept whole).
         train_steps: SAC's training budget (its final policy is the expert).
         seed: seeds the training and the collection.
-        medium_eval_episodes: episodes that score each snapshot when choosing the medium one.
+        eval_episodes: episodes that score each snapshot (to choose the expert and the medium).
         agent_kwargs: overrides of ``agents.sac``'s defaults.
 
     Returns:
@@ -139,38 +139,42 @@ def pendulum_tiers(
     # 1. one SAC run, an actor snapshot at every episode end
     history = run(agent, env, steps=train_steps, seed=seed, callbacks=[snapshots], progress=False)
     episodes = steps // 200
-    # 2. random and expert tiers; their mean returns are the score's references
-    paths: dict[str, Path] = {}
-    random_ds = collect(
-        ENV_ID, episodes, out / "random.npz", seed + 1, policy=_UniformPolicy(env.action_space)
-    )
-    expert_ds = collect(
-        ENV_ID, episodes, out / "expert.npz", seed + 2, policy=_SampledPolicy(agent)
-    )
-    paths["random"], paths["expert"] = out / "random.npz", out / "expert.npz"
-    r_random, r_expert = _mean_return(random_ds), _mean_return(expert_ds)
-    if r_expert <= r_random:
-        raise ValueError(
-            f"after train_steps={train_steps} SAC's policy returns {r_expert:.1f}, no better than "
-            f"random ({r_random:.1f}), so there is no expert tier; raise train_steps (10,000 "
-            "reaches about -150)."
-        )
-    # 3. medium: the snapshot whose own evaluation (``medium_eval_episodes`` episodes of its
-    #    stochastic policy) scores closest to 100/3; training-episode returns are too noisy to
-    #    pick it (Pendulum's return jumps from random to expert within a few episodes)
+    # 2. every snapshot's own return (``eval_episodes`` episodes of its stochastic policy):
+    #    training-episode returns are too noisy to rank them (Pendulum's return jumps from random
+    #    to expert within a few episodes, and a late update can spoil the final policy)
     probe = SAC(env, seed=seed, **dict(agent_kwargs or {}))
     probe.steps = probe.config.learning_starts  # sample the actor, not uniform actions
-    scores = []
+    snapshot_returns = []
     for i, (_, _, weights) in enumerate(snapshots.items):
         probe.actor.load_state_dict(weights)
         returns = run(
             _SampledPolicy(probe),
             ENV_ID,
-            episodes=medium_eval_episodes,
+            episodes=eval_episodes,
             seed=seed + 10 + i,
             progress=False,
         ).returns
-        scores.append(float(normalized_score(np.mean(returns), r_random, r_expert)))
+        snapshot_returns.append(float(np.mean(returns)))
+    # 3. random and expert (the best snapshot) tiers; their mean returns are the references
+    paths: dict[str, Path] = {}
+    random_ds = collect(
+        ENV_ID, episodes, out / "random.npz", seed + 1, policy=_UniformPolicy(env.action_space)
+    )
+    expert_index = int(np.argmax(snapshot_returns))
+    probe.actor.load_state_dict(snapshots.items[expert_index][2])
+    expert_ds = collect(
+        ENV_ID, episodes, out / "expert.npz", seed + 2, policy=_SampledPolicy(probe)
+    )
+    paths["random"], paths["expert"] = out / "random.npz", out / "expert.npz"
+    r_random, r_expert = _mean_return(random_ds), _mean_return(expert_ds)
+    if r_expert <= r_random:
+        raise ValueError(
+            f"after train_steps={train_steps} SAC's best policy returns {r_expert:.1f}, no better "
+            f"than random ({r_random:.1f}), so there is no expert tier; raise train_steps "
+            "(10,000 reaches about -150)."
+        )
+    # medium: the snapshot whose own evaluation scores closest to 100/3
+    scores = [float(normalized_score(r, r_random, r_expert)) for r in snapshot_returns]
     best = int(np.argmin(np.abs(np.asarray(scores) - 100.0 / 3.0)))
     step, ret, weights = snapshots.items[best]
     probe.actor.load_state_dict(weights)
@@ -202,6 +206,7 @@ def pendulum_tiers(
         "env_id": ENV_ID,
         "seed": seed,
         "train_steps": train_steps,
+        "expert_snapshot_step": int(snapshots.items[expert_index][0]),
         "medium_snapshot_step": int(step),
         "medium_snapshot_episode_return": float(ret),
         "medium_snapshot_score": scores[best],
