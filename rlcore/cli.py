@@ -9,6 +9,7 @@
     rlcore train --resume OUT [--steps N]  continue a run from its training checkpoint
     rlcore check-agent module:Class      check a (student's) agent: protocol + DP learning check
     rlcore data collect ENV -n N -o F    write expert episodes as a dataset (.npz)
+    rlcore data pendulum-tiers -o DIR    SAC on Pendulum-v1: random/medium/expert/medium-replay tiers
     rlcore bench SUITE ...               run a benchmark suite (see `rlcore bench --help`)
 
 Every subcommand has ``--help``. Exit status: 0 success, 1 a check failed, 2 bad usage
@@ -280,6 +281,21 @@ def _cmd_data_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_pendulum_tiers(args: argparse.Namespace) -> int:
+    from rlcore.actor_critic.datasets import pendulum_tiers
+
+    paths = pendulum_tiers(
+        Path(args.out).expanduser(), steps=args.steps, train_steps=args.train_steps, seed=args.seed
+    )
+    info = json.loads(paths["info"].read_text())
+    for tier, row in info["tiers"].items():
+        print(
+            f"{tier:14s} {row['steps']:7d} steps  mean return {row['mean_return']:9.1f}  "
+            f"normalised score {row['normalized_score']:6.1f}  -> {paths[tier]}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rlcore",
@@ -388,6 +404,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--out", required=True, help="output file (.npz appended if missing)")
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=_cmd_data_collect)
+    c = data_sub.add_parser(
+        "pendulum-tiers",
+        help="train SAC on Pendulum-v1 and write the random / medium / expert / medium-replay tiers",
+        description="Example: rlcore data pendulum-tiers --out data/pendulum. See "
+        "rlcore/actor_critic/datasets.py.",
+    )
+    c.add_argument("-o", "--out", required=True, help="output directory")
+    c.add_argument("--steps", type=int, default=100_000, help="transitions per tier")
+    c.add_argument("--train-steps", type=int, default=10_000, help="SAC's training budget")
+    c.add_argument("--seed", type=int, default=0)
+    c.set_defaults(func=_cmd_data_pendulum_tiers)
 
     from rlcore.bench.cli import add_bench_parser
 

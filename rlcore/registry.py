@@ -73,6 +73,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.approximation.gradient_td",
         "rlcore.approximation.dqn.agent",
         "rlcore.approximation.dqn.ensembles",
+        "rlcore.actor_critic.agent",
     ),
     "features": ("rlcore.approximation.features",),
     "planning": ("rlcore.tabular.planning",),
@@ -109,6 +110,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.generative.latent",
         "rlcore.approximation.dqn.networks",
         "rlcore.ensemble.members",
+        "rlcore.actor_critic.networks",
     ),
     "envs": (
         "rlcore.envs.navigation",
@@ -125,7 +127,11 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.envs.deep_sea",
     ),
     "ensembles": ("rlcore.ensemble.reductions",),
-    "datasets": ("rlcore.data", "rlcore.ensemble.estimators.datasets"),
+    "datasets": (
+        "rlcore.data",
+        "rlcore.ensemble.estimators.datasets",
+        "rlcore.actor_critic.datasets",
+    ),
     "estimators": (
         "rlcore.ensemble.estimators.base",
         "rlcore.ensemble.estimators.fqi",

@@ -78,6 +78,9 @@ class ReplayBuffer(_ArrayState):
         mask_size: when > 0, every transition also stores a float32 row of this many bootstrap
             masks (one per ensemble member, drawn once by the caller when the transition is
             added: ``rlcore.ensemble.bagging.draw_masks``); batches carry them as ``masks``.
+        action_shape: shape of one action: () for a Discrete index (the DQN family), (|A|,) for
+            a Box action (the actor-critic agents).
+        action_dtype: storage dtype of actions (int64 indices; float32 for Box actions).
     """
 
     def __init__(
@@ -87,12 +90,15 @@ class ReplayBuffer(_ArrayState):
         obs_dtype: Any = np.float32,
         *,
         mask_size: int = 0,
+        action_shape: tuple[int, ...] = (),
+        action_dtype: Any = np.int64,
     ) -> None:
         self.capacity = check_int("capacity", capacity, 1, hint="Use a positive buffer size.")
         self.obs_shape = tuple(int(d) for d in obs_shape)
         self.obs_tm1 = np.zeros((self.capacity, *self.obs_shape), dtype=obs_dtype)
         self.obs_t = np.zeros((self.capacity, *self.obs_shape), dtype=obs_dtype)
-        self.a_tm1 = np.zeros(self.capacity, dtype=np.int64)
+        self.action_shape = tuple(int(d) for d in action_shape)
+        self.a_tm1 = np.zeros((self.capacity, *self.action_shape), dtype=action_dtype)
         self.r_t = np.zeros(self.capacity, dtype=np.float32)
         self.discount_t = np.zeros(self.capacity, dtype=np.float32)
         self.mask_size = check_int("mask_size", mask_size, 0, hint="0 stores no masks.")

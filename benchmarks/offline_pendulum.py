@@ -1,0 +1,140 @@
+"""Offline RL on the Pendulum-v1 tiers: SAC-N and EDAC against behaviour cloning, and EDAC's
+ensemble-size sweep (score and time per gradient step, batched vs loop backends).
+
+    .venv/bin/rlcore data pendulum-tiers --out out/pendulum          # the datasets first
+    .venv/bin/python benchmarks/offline_pendulum.py --data out/pendulum --out out/offline \
+        [--algos bc sac_n edac] [--tiers medium expert] [--gradient-steps 10000] [--seeds 5]
+    .venv/bin/python benchmarks/offline_pendulum.py --data out/pendulum --out out/sweep --sweep \
+        [--sizes 2 5 10 20] [--gradient-steps 200]
+
+Scores are D4RL-normalised, 100 (R - R_random) / (R_expert - R_random), with the references of
+``tiers.json`` (the random and expert tiers' mean returns); the evaluation plays ``--episodes``
+episodes of the deterministic policy. Time per 10k gradient steps is measured over the run and
+scaled. d3rlpy (CQL, IQL) is not run here: it needs its own virtual environment (it pins
+gymnasium 1.0) and its CQL alone took 1,647 s per 10k steps on this machine (FIELD-NOTES).
+
+Outputs in --out: ``runs.jsonl`` and ``table.md`` (``sweep.md`` with ``--sweep``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import rlcore
+from rlcore.actor_critic.datasets import normalized_score
+from rlcore.data import load_dataset
+from rlcore.stats import bootstrap_ci, iqm
+
+ALGOS = {
+    "bc": ("agents.sac", {}),
+    "sac_n": ("agents.sac_n", {}),
+    "edac": ("agents.edac", {}),
+}
+
+
+def evaluate(policy, episodes: int, seed: int, ref: dict) -> float:
+    returns = rlcore.run(policy, "Pendulum-v1", episodes=episodes, seed=seed).returns
+    return float(normalized_score(np.mean(returns), ref["random_return"], ref["expert_return"]))
+
+
+def train_one(algo: str, dataset, args, seed: int, **overrides):
+    name, kwargs = ALGOS[algo]
+    env = gym.make("Pendulum-v1")
+    if algo != "bc":
+        kwargs = {**kwargs, "n_critics": args.n_critics, **overrides}
+    agent = rlcore.make(name, env, seed=seed, buffer_size=dataset.n_steps, **kwargs)
+    t = time.perf_counter()
+    if algo == "bc":
+        agent.behaviour_cloning(dataset, gradient_steps=args.gradient_steps)
+    else:
+        agent.learn_offline(dataset, gradient_steps=args.gradient_steps)
+    seconds = time.perf_counter() - t
+    return agent, seconds
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", required=True, help="directory written by rlcore data pendulum-tiers")
+    p.add_argument("--out", required=True)
+    p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
+    p.add_argument("--tiers", nargs="+", default=["random", "medium", "expert", "medium-replay"])
+    p.add_argument("--gradient-steps", type=int, default=10_000)
+    p.add_argument("--n-critics", type=int, default=10)
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--sweep", action="store_true", help="EDAC N sweep, batched vs loop")
+    p.add_argument("--sizes", nargs="+", type=int, default=[2, 5, 10, 20])
+    p.add_argument("--sweep-tier", default="medium")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    data, out = Path(args.data), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ref = json.loads((data / "tiers.json").read_text())
+    if args.sweep:
+        dataset = load_dataset(data / f"{args.sweep_tier}.npz")
+        lines = [
+            "| N | backend | ms per gradient step | s per 10k steps | score |",
+            "|---|---|---|---|---|",
+        ]
+        for n in args.sizes:
+            for backend in ("batched", "loop"):
+                args.n_critics = n
+                agent, seconds = train_one("edac", dataset, args, 0, backend=backend)
+                score = evaluate(agent.greedy_policy(), args.episodes, 7, ref)
+                ms = 1000 * seconds / args.gradient_steps
+                lines.append(f"| {n} | {backend} | {ms:.1f} | {ms * 10:.0f} | {score:.1f} |")
+                print(lines[-1], flush=True)
+        (out / "sweep.md").write_text("\n".join(lines) + "\n")
+        return
+    runs = out / "runs.jsonl"
+    rows = [json.loads(x) for x in runs.read_text().splitlines()] if runs.exists() else []
+    for tier in args.tiers:
+        dataset = load_dataset(data / f"{tier}.npz")
+        for seed in range(args.seeds):
+            for algo in args.algos:
+                if any(r["tier"] == tier and r["algo"] == algo and r["seed"] == seed for r in rows):
+                    continue
+                agent, seconds = train_one(algo, dataset, args, seed)
+                score = evaluate(agent.greedy_policy(), args.episodes, 1000 + seed, ref)
+                row = {
+                    "tier": tier,
+                    "algo": algo,
+                    "seed": seed,
+                    "gradient_steps": args.gradient_steps,
+                    "score": score,
+                    "seconds_per_10k": 10_000 * seconds / args.gradient_steps,
+                }
+                rows.append(row)
+                with runs.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(row, flush=True)
+    lines = [
+        "| tier | algo | runs | normalised score (IQM [95% CI]) | s per 10k gradient steps |",
+        "|---|---|---|---|---|",
+    ]
+    for tier in args.tiers:
+        for algo in args.algos:
+            rs = [r for r in rows if r["tier"] == tier and r["algo"] == algo]
+            if not rs:
+                continue
+            s = np.array([r["score"] for r in rs])
+            if len(s) >= 2:
+                ci = bootstrap_ci(s, "iqm")
+                score = f"{ci.estimate:.1f} [{ci.low:.1f}, {ci.high:.1f}]"
+            else:
+                score = f"{iqm(s):.1f}"
+            sec = np.median([r["seconds_per_10k"] for r in rs])
+            lines.append(f"| {tier} | {algo} | {len(rs)} | {score} | {sec:.0f} |")
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""SAC on Pendulum-v1: rlcore against Stable-Baselines3 with the same settings, plus REDQ arms.
+
+    .venv/bin/python benchmarks/sac_vs_sb3.py --out out/sac_vs_sb3 [--seeds 5] [--steps 15000]
+    .venv/bin/python benchmarks/sac_vs_sb3.py --out out/speed --speed      # ms per env step only
+
+Needs stable-baselines3 (``pip install "stable-baselines3==2.9.2"``, the ``sb3`` extra) for the
+``sb3_sac`` arm; never imported by rlcore itself. ``--env InvertedPendulum-v5`` (or
+HalfCheetah-v5) needs the ``mujoco`` wheel.
+
+Arms (every seed runs every arm, one after another in this process, the order rotating with the
+seed so that all arms share the shared machine's drifting load; torch uses one thread):
+
+- ``sb3_sac``: SB3's SAC, ``net_arch=[256, 256]``, lr 1e-3 (rl-baselines3-zoo's Pendulum value),
+  batch 256, buffer 1e6, learning_starts 100, tau 0.005, gamma 0.99, ent_coef "auto" (init 1),
+  target entropy -|A|, one gradient step per env step;
+- ``rlcore_sac``: ``agents.sac`` with its defaults, which are exactly those settings;
+- ``rlcore_redq``: ``agents.redq`` (N 10, M 2, G 20, 5,000 random start steps, lr 3e-4);
+- ``rlcore_sac_utd20``: SAC with G = 20 (REDQ's ablation without the ensemble).
+
+Protocol: every ``--eval-every`` steps the deterministic policy plays ``--eval-episodes`` episodes
+of a separate env (evaluation seeds shared by all arms); the training clocks are paused while it
+does. Reported per arm: env steps and training wall-clock to the first evaluation >= -200
+(``--threshold``), final return, ms per env step; IQM over seeds with percentile-bootstrap 95%
+intervals (``rlcore.stats``), unsolved runs counted as never (+inf).
+
+``--speed``: no learning curves; after ``learning_starts`` each arm times ``--speed-steps`` env
+steps (training included), rounds interleaved, and prints the ms per env step and the ratio to SB3.
+
+Outputs in --out: ``runs.jsonl`` (a rerun skips finished runs), ``table.md``, ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import rlcore
+from rlcore.stats import bootstrap_ci, iqm
+
+ARMS = ("sb3_sac", "rlcore_sac", "rlcore_redq", "rlcore_sac_utd20")
+SB3 = dict(
+    learning_rate=1e-3,
+    batch_size=256,
+    buffer_size=1_000_000,
+    learning_starts=100,
+    tau=0.005,
+    gamma=0.99,
+    train_freq=1,
+    gradient_steps=1,
+    ent_coef="auto",
+    policy_kwargs=dict(net_arch=[256, 256]),
+)
+
+
+def make_rlcore(arm: str, env: gym.Env, seed: int) -> Any:
+    if arm == "rlcore_sac":
+        return rlcore.make("agents.sac", env, seed=seed)
+    if arm == "rlcore_redq":
+        return rlcore.make("agents.redq", env, seed=seed)
+    if arm == "rlcore_sac_utd20":
+        return rlcore.make("agents.sac", env, seed=seed, utd=20, policy_delay=20)
+    raise ValueError(f"unknown rlcore arm {arm!r}; known: {ARMS}")
+
+
+def make_sb3(env: gym.Env, seed: int) -> Any:
+    try:
+        from stable_baselines3 import SAC as SB3SAC
+    except ImportError as err:
+        raise SystemExit(
+            'this arm needs Stable-Baselines3: pip install "stable-baselines3==2.9.2" (the sb3 '
+            "extra), or pass --arms without sb3_sac."
+        ) from err
+    return SB3SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **SB3)
+
+
+class _SB3Deterministic:
+    """SB3's deterministic action (``predict(obs, deterministic=True)``) as an rlcore Policy."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def act(self, obs: Any, *, explore: bool = False) -> np.ndarray:
+        return self.model.predict(obs, deterministic=True)[0]
+
+    def seed(self, seed: int | None) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+class Evaluator:
+    """Deterministic-policy evaluations; the training clock pauses while one runs."""
+
+    def __init__(self, env_id: str, seed: int, episodes: int) -> None:
+        self.env, self.seed, self.episodes = gym.make(env_id), seed, episodes
+        self.rows: list[tuple[int, float, float]] = []  # (step, mean return, training wall)
+        self.wall = 0.0
+        self.since = time.perf_counter()
+
+    def __call__(self, step: int, policy: Any) -> None:
+        self.wall += time.perf_counter() - self.since
+        history = rlcore.run(
+            policy, self.env, episodes=self.episodes, seed=10_000 * (self.seed + 1) + len(self.rows)
+        )
+        self.rows.append((step, float(np.mean(history.returns)), self.wall))
+        self.since = time.perf_counter()
+
+
+def train(arm: str, env_id: str, seed: int, steps: int, every: int, episodes: int) -> Evaluator:
+    env = gym.make(env_id)
+    evaluator = Evaluator(env_id, seed, episodes)
+    if arm == "sb3_sac":
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        model = make_sb3(env, seed)
+
+        class Callback(BaseCallback):
+            def _on_step(self) -> bool:
+                if self.num_timesteps % every == 0:
+                    evaluator(self.num_timesteps, _SB3Deterministic(self.model))
+                return True
+
+        evaluator.since = time.perf_counter()
+        model.learn(total_timesteps=steps, callback=Callback())
+        return evaluator
+    agent = make_rlcore(arm, env, seed)
+    policy = agent.greedy_policy()
+
+    class Every(rlcore.Callback):
+        def on_step(self, step, transition, metrics):
+            if step % every == 0:
+                evaluator(step, policy)
+
+    evaluator.since = time.perf_counter()
+    rlcore.run(agent, env, steps=steps, seed=seed, callbacks=[Every()], progress=False)
+    return evaluator
+
+
+def run_one(arm: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    ev = train(arm, args.env, seed, args.steps, args.eval_every, args.eval_episodes)
+    steps, returns, walls = (list(c) for c in zip(*ev.rows))
+    first = next((i for i, r in enumerate(returns) if r >= args.threshold), None)
+    return {
+        "arm": arm,
+        "seed": seed,
+        "env": args.env,
+        "eval_steps": steps,
+        "eval_returns": returns,
+        "eval_wall": walls,
+        "steps_to_threshold": steps[first] if first is not None else math.inf,
+        "wall_to_threshold": walls[first] if first is not None else math.inf,
+        "final_return": returns[-1],
+        "ms_per_step": 1000 * walls[-1] / steps[-1],
+    }
+
+
+def speed(args: argparse.Namespace) -> None:
+    """ms per env step (training included) after the warm-up, interleaved rounds."""
+    env_id, arms = args.env, args.arms
+    runners: dict[str, Any] = {}
+    for arm in arms:
+        env = gym.make(env_id)
+        if arm == "sb3_sac":
+            model = make_sb3(env, 0)
+            model.learn(total_timesteps=300)
+            runners[arm] = lambda n, m=model: m.learn(n, reset_num_timesteps=False)
+        else:
+            agent = make_rlcore(arm, env, 0)
+            cfg = agent.config  # past the warm-up: the replay holds a batch, updates run
+            warm = max(cfg.learning_starts, cfg.batch_size) + (200 if cfg.utd == 1 else 2)
+            rlcore.run(agent, env, steps=warm, seed=0, progress=False)
+            runners[arm] = lambda n, a=agent, e=env: rlcore.run(a, e, steps=n, seed=1)
+    times: dict[str, list[float]] = {arm: [] for arm in arms}
+    for r in range(args.rounds):
+        for arm in arms[r % len(arms) :] + arms[: r % len(arms)]:
+            n = (
+                args.speed_steps
+                if "utd20" not in arm and "redq" not in arm
+                else max(1, args.speed_steps // 20)
+            )
+            t = time.perf_counter()
+            runners[arm](n)
+            times[arm].append(1000 * (time.perf_counter() - t) / n)
+    lines = ["| arm | ms per env step (median of rounds) | ratio to sb3_sac |", "|---|---|---|"]
+    base = np.median(times["sb3_sac"]) if "sb3_sac" in times else None
+    for arm in arms:
+        ms = float(np.median(times[arm]))
+        ratio = f"{ms / base:.2f}" if base else "-"
+        lines.append(
+            f"| {arm} | {ms:.2f} (rounds: {', '.join(f'{t:.1f}' for t in times[arm])}) | {ratio} |"
+        )
+    table = "\n".join(lines)
+    print(table)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "speed.md").write_text(table + "\n")
+
+
+def summarise(rows: list[dict[str, Any]], arms: list[str]) -> str:
+    lines = [
+        "| arm | runs | steps to threshold (IQM [95% CI]) | wall s to threshold (IQM) | "
+        "final return (IQM [95% CI]) | ms per env step |",
+        "|---|---|---|---|---|---|",
+    ]
+    for arm in arms:
+        rs = [r for r in rows if r["arm"] == arm]
+        if not rs:
+            continue
+        st = np.array([r["steps_to_threshold"] for r in rs], dtype=float)
+        wall = np.array([r["wall_to_threshold"] for r in rs], dtype=float)
+        fin = np.array([r["final_return"] for r in rs], dtype=float)
+        ms = np.array([r["ms_per_step"] for r in rs], dtype=float)
+
+        def fmt(x: np.ndarray) -> str:
+            if len(x) < 2 or not np.isfinite(x).all():
+                return f"{iqm(x):.0f}" if np.isfinite(x).all() else f"{np.median(x):.0f} (median)"
+            ci = bootstrap_ci(x, "iqm")
+            return f"{ci.estimate:.0f} [{ci.low:.0f}, {ci.high:.0f}]"
+
+        lines.append(
+            f"| {arm} | {len(rs)} | {fmt(st)} | {fmt(wall)} | {fmt(fin)} | {np.median(ms):.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, default_arms: tuple[str, ...] = ("sb3_sac", "rlcore_sac")):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", required=True)
+    p.add_argument("--env", default="Pendulum-v1")
+    p.add_argument("--arms", nargs="+", default=list(default_arms), choices=ARMS)
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--first-seed", type=int, default=100)
+    p.add_argument("--steps", type=int, default=15_000)
+    p.add_argument("--eval-every", type=int, default=1000)
+    p.add_argument("--eval-episodes", type=int, default=5)
+    p.add_argument("--threshold", type=float, default=-200.0)
+    p.add_argument("--speed", action="store_true", help="only ms per env step")
+    p.add_argument("--speed-steps", type=int, default=200)
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.speed:
+        speed(args)
+        return
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = out / "runs.jsonl"
+    rows = [json.loads(line) for line in runs.read_text().splitlines()] if runs.exists() else []
+    done = {(r["arm"], r["seed"], r["env"]) for r in rows}
+    for i in range(args.seeds):
+        seed = args.first_seed + i
+        order = args.arms[i % len(args.arms) :] + args.arms[: i % len(args.arms)]
+        for arm in order:
+            if (arm, seed, args.env) in done:
+                continue
+            row = run_one(arm, args, seed)
+            rows.append(row)
+            with runs.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(
+                arm,
+                seed,
+                "final",
+                round(row["final_return"], 1),
+                "steps to threshold",
+                row["steps_to_threshold"],
+                f"{row['ms_per_step']:.1f} ms/step",
+                flush=True,
+            )
+    table = summarise([r for r in rows if r["env"] == args.env], args.arms)
+    print(table)
+    (out / "table.md").write_text(f"{args.env}, {args.steps} steps\n\n{table}\n")
+
+
+if __name__ == "__main__":
+    main()

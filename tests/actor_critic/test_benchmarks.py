@@ -1,0 +1,81 @@
+"""Smoke runs of the actor-critic benchmark scripts on tiny budgets (bookkeeping, not numbers)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from rlcore.data import EpisodeDataset
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sac_vs_sb3_smoke(tmp_path):
+    bench = _load("sac_vs_sb3")
+    args = ["--out", str(tmp_path), "--arms", "rlcore_sac", "--seeds", "1", "--steps", "200"]
+    bench.main([*args, "--eval-every", "100", "--eval-episodes", "1"])
+    (row,) = [json.loads(x) for x in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert row["arm"] == "rlcore_sac" and row["eval_steps"] == [100, 200]
+    assert "| rlcore_sac | 1 |" in (tmp_path / "table.md").read_text()
+
+
+def _tiers(directory: Path) -> None:
+    gen = np.random.default_rng(0)
+    n = 400
+    obs = gen.normal(size=(n, 3)).astype(np.float32)
+    for tier in ("medium",):
+        EpisodeDataset(
+            observations=obs,
+            actions=gen.uniform(-2, 2, size=(n, 1)).astype(np.float32),
+            rewards=-gen.uniform(0, 10, size=n),
+            next_observations=obs,
+            terminations=np.zeros(n, dtype=bool),
+            truncations=np.r_[np.zeros(199, dtype=bool), True, np.zeros(199, dtype=bool), True],
+            episode_lengths=np.array([200, 200]),
+            env_id="Pendulum-v1",
+        ).save(directory / f"{tier}.npz")
+    (directory / "tiers.json").write_text(
+        json.dumps({"random_return": -1200, "expert_return": -150})
+    )
+
+
+def test_offline_pendulum_smoke(tmp_path, monkeypatch):
+    _tiers(tmp_path)
+    bench = _load("offline_pendulum")
+    common = ["--data", str(tmp_path), "--gradient-steps", "3", "--episodes", "1"]
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "x",
+            *common,
+            "--out",
+            str(tmp_path / "o"),
+            "--tiers",
+            "medium",
+            "--seeds",
+            "1",
+            "--n-critics",
+            "2",
+        ],
+    )
+    bench.main()
+    table = (tmp_path / "o" / "table.md").read_text()
+    assert "| medium | edac | 1 |" in table and "| medium | bc | 1 |" in table
+    monkeypatch.setattr(
+        sys, "argv", ["x", *common, "--out", str(tmp_path / "s"), "--sweep", "--sizes", "2"]
+    )
+    bench.main()
+    assert "| 2 | loop |" in (tmp_path / "s" / "sweep.md").read_text()
