@@ -219,3 +219,23 @@ def test_bad_settings_are_refused(name, kwargs, match):
 def test_unknown_keyword_is_refused():
     with pytest.raises(TypeError, match="unknown keyword argument.*'n_head' \\(did you mean"):
         rlcore.make("agents.bootstrapped_dqn", Chain(), n_head=3)
+
+
+@pytest.mark.parametrize("name", sorted(AGENTS))
+def test_resume_equals_the_uninterrupted_run_bit_for_bit(name, tmp_path):
+    """The full training checkpoint (rlcore.training_state) covers the ensemble agents too:
+    trainer state plus the model's per-episode state (the head each env follows)."""
+    import gymnasium as gym
+
+    def weights(agent):
+        return torch.cat([p.detach().flatten() for p in agent.trainer.q_net.parameters()])
+
+    settings = {**SMALL, **AGENTS[name], "buffer_size": 250}
+    reference = rlcore.make(name, gym.make("CartPole-v1"), seed=0, **settings)
+    full = rlcore.run(reference, gym.make("CartPole-v1"), steps=600, seed=3)
+    first = rlcore.make(name, gym.make("CartPole-v1"), seed=0, **settings)
+    rlcore.run(first, gym.make("CartPole-v1"), steps=300, seed=3, checkpoint_dir=tmp_path / "c")
+    second = rlcore.make(name, gym.make("CartPole-v1"), seed=99, **settings)
+    resumed = rlcore.run(second, gym.make("CartPole-v1"), steps=600, resume=tmp_path / "c")
+    assert resumed.returns == full.returns and resumed.lengths == full.lengths
+    assert torch.equal(weights(second), weights(reference))

@@ -228,6 +228,13 @@ class _BootstrappedModel:
     def reset(self, rng: np.random.Generator) -> None:
         self.active = rng.integers(self.config.n_heads, size=len(self.active))
 
+    def resume_state(self) -> dict[str, Any]:
+        """Per-episode state a resumed run needs: the head each env follows."""
+        return {"active": self.active.tolist()}
+
+    def load_resume_state(self, state: dict[str, Any]) -> None:
+        self.active = np.asarray(state["active"], dtype=np.int64)
+
     def end_episodes(self, done: np.ndarray, rng: np.random.Generator) -> None:
         ended = np.flatnonzero(done)
         if ended.size:
@@ -288,6 +295,13 @@ class _AveragedModel:
 
     def reset(self, rng: np.random.Generator) -> None:
         """Nothing per episode."""
+
+    def resume_state(self) -> dict[str, Any]:
+        """Nothing beyond the trainer's state (the snapshots are weights of the target)."""
+        return {}
+
+    def load_resume_state(self, state: dict[str, Any]) -> None:
+        """Nothing to restore."""
 
     def end_episodes(self, done: np.ndarray, rng: np.random.Generator) -> None:
         """Nothing per episode."""
@@ -358,6 +372,13 @@ class _MaxminModel:
 
     def reset(self, rng: np.random.Generator) -> None:
         """Nothing per episode."""
+
+    def resume_state(self) -> dict[str, Any]:
+        """Nothing beyond the trainer's state (the snapshots are weights of the target)."""
+        return {}
+
+    def load_resume_state(self, state: dict[str, Any]) -> None:
+        """Nothing to restore."""
 
     def end_episodes(self, done: np.ndarray, rng: np.random.Generator) -> None:
         """Nothing per episode."""
@@ -446,6 +467,21 @@ class _EnsembleDQN:
 
     def _restored(self) -> None:
         """After loading: rebuild model state that follows from the counters."""
+
+    def training_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Everything training needs to continue bit for bit (``rlcore.protocols.Resumable``):
+        the DQN trainer's state plus the ensemble model's per-episode state."""
+        config, arrays = self.trainer.training_state()
+        config["model"] = self.model.resume_state()
+        return config, arrays
+
+    def load_training_state(self, config: dict[str, Any], arrays: dict[str, Any]) -> None:
+        """Restore ``training_state()`` in place (the agent must have the saved config)."""
+        config = dict(config)
+        model_state = config.pop("model")
+        self.trainer.load_training_state(config, arrays)
+        self.model.load_resume_state(model_state)
+        self._restored()
 
     def save(self, directory: str | Path) -> Path:
         """Write a checkpoint (JSON config + safetensors); ``rlcore.load(directory)`` reads it."""
