@@ -413,8 +413,8 @@ def _resolve(env: Any, path: str) -> tuple[Any, str]:
         name, _, space = attr.partition("#")
         if space:
             return getattr(obj, name), "_np_random"
-        if not hasattr(obj, name):
-            raise AttributeError(name)
+        # The layers must match; a leaf attribute an env creates lazily (Pendulum's last_u exists
+        # only after its first reset) may be missing from a fresh env and is set.
     except (AttributeError, IndexError, StopIteration) as err:
         raise ValueError(
             f"this env does not match the checkpoint's: it has no {path!r}; resume with the env "

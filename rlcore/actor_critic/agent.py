@@ -65,6 +65,7 @@ from rlcore.ensemble.members import Ensemble
 from rlcore.ensemble.reductions import Mean, Min, SubsetMin
 from rlcore.registry import export
 from rlcore.tabular.base import make_config
+from rlcore.training_state import pack, unpack
 from rlcore.types import Transition
 from rlcore.validation import as_generator
 
@@ -577,6 +578,49 @@ class _SoftActorCritic:
         for key in ("obs_tm1", "a_tm1", "r_t", "discount_t", "obs_t"):
             arrays[f"replay.{key}"] = getattr(self.replay, key)[:size]
         return config, arrays
+
+    # -- full training checkpoints (rlcore.protocols.Resumable) ---------------------------------
+    def _training_parts(self) -> dict[str, Any]:
+        return {
+            **self._modules(),
+            "actor_optimizer": self.actor_optimizer,
+            "critic_optimizer": self.critic_optimizer,
+            "alpha_optimizer": self.alpha_optimizer,  # None with a fixed entropy coefficient
+            "replay": self.replay,
+            "rng": self._rng,
+            "subset_rng": self._subset_rng,
+            "torch_rng": self._torch_rng,
+            "counters": {
+                "steps": self.steps,
+                "updates": self.updates,
+                "count": self._count,
+                "sums": self._sums.tolist(),
+                "log_alpha": float(self.log_alpha.detach()),  # float32 -> double -> float32 is exact
+            },
+            "config": json.loads(json.dumps(dataclasses.asdict(self.config))),
+        }
+
+    def training_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Everything training needs to continue bit for bit (``rlcore.protocols.Resumable``):
+        networks, targets, Adam states, log alpha, replay, every generator and the counters."""
+        return pack(self._training_parts())
+
+    def load_training_state(self, config: dict[str, Any], arrays: dict[str, Any]) -> None:
+        """Restore ``training_state()`` in place (the agent must have the saved config)."""
+        parts = self._training_parts()
+        values = unpack(parts, config, arrays)
+        if values["config"] != parts["config"]:
+            differ = sorted(k for k, v in values["config"].items() if v != parts["config"].get(k))
+            raise ValueError(
+                f"{self.name}: the training state was written with other settings ({differ}); "
+                "build the agent with the config of the run that wrote it."
+            )
+        counters = values["counters"]
+        self.steps, self.updates = int(counters["steps"]), int(counters["updates"])
+        self._count = int(counters["count"])
+        self._sums = np.asarray(counters["sums"], dtype=self._sums.dtype)
+        with torch.no_grad():
+            self.log_alpha.fill_(float(counters["log_alpha"]))
 
     def _modules(self) -> dict[str, torch.nn.Module]:
         return {"actor": self.actor, "critics": self.critics, "target_critics": self.target_critics}
