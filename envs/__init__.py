@@ -28,6 +28,8 @@ _ENVS: tuple[tuple[str, str, dict], ...] = (
     ("rlcore/GamblersProblem-v0", "rlcore.envs.gambler:GamblersProblemEnv", {}),
     ("rlcore/JacksCarRental-v0", "rlcore.envs.jacks_car_rental:JacksCarRentalEnv",
      {"max_episode_steps": 365}),
+    # Offline RL with generative policies (issue 16).
+    ("rlcore/MultimodalBandit-v0", "rlcore.envs.bandit:MultimodalBanditEnv", {}),
 )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 # env id -> registry name of its scripted expert (a Policy with reset()).
 EXPERTS: dict[str, str] = {
     "rlcore/Navigation2D-v0": "envs.navigation_expert",
+    "rlcore/MultimodalBandit-v0": "envs.bandit_behaviour",
 }
 
 

@@ -102,6 +102,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.envs.baird",
         "rlcore.envs.gambler",
         "rlcore.envs.jacks_car_rental",
+        "rlcore.envs.bandit",
     ),
     "datasets": ("rlcore.data",),
     "figures": (
