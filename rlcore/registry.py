@@ -89,6 +89,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.generative.networks",
         "rlcore.generative.ema",
         "rlcore.approximation.dqn.networks",
+        "rlcore.ensemble.members",
     ),
     "envs": (
         "rlcore.envs.navigation",
@@ -105,6 +106,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.envs.bandit",
     ),
     "datasets": ("rlcore.data",),
+    "ensembles": ("rlcore.ensemble.reductions",),
     "figures": (
         "rlcore.book.ch4",
         "rlcore.book.ch5",

@@ -36,7 +36,8 @@ class Batch(NamedTuple):
     """Sampled transitions; every field has the leading sample shape (e.g. (B,) or (G, B)).
 
     ``weights`` are the importance weights of prioritized replay (None for uniform replay);
-    ``indices`` the buffer slots, for ``PrioritizedReplay.update_priorities``.
+    ``indices`` the buffer slots, for ``PrioritizedReplay.update_priorities``; ``masks`` the
+    stored bootstrap masks (..., mask_size) of a buffer built with ``mask_size`` (else None).
     """
 
     obs_tm1: np.ndarray
@@ -46,6 +47,7 @@ class Batch(NamedTuple):
     obs_t: np.ndarray
     weights: np.ndarray | None
     indices: np.ndarray
+    masks: np.ndarray | None = None
 
 
 class ReplayBuffer:
@@ -55,10 +57,17 @@ class ReplayBuffer:
         capacity: the number of transitions kept (the oldest are overwritten).
         obs_shape: shape of one observation.
         obs_dtype: storage dtype of observations (float32 feeds the network without a copy).
+        mask_size: when > 0, every transition also stores a float32 row of this many bootstrap
+            masks (one per ensemble member, drawn once by the caller when the transition is
+            added: ``rlcore.ensemble.bagging.draw_masks``); batches carry them as ``masks``.
     """
 
     def __init__(
-        self, capacity: int, obs_shape: tuple[int, ...], obs_dtype: Any = np.float32
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...],
+        obs_dtype: Any = np.float32,
+        mask_size: int = 0,
     ) -> None:
         self.capacity = check_int("capacity", capacity, 1, hint="Use a positive buffer size.")
         self.obs_shape = tuple(int(d) for d in obs_shape)
@@ -67,6 +76,8 @@ class ReplayBuffer:
         self.a_tm1 = np.zeros(self.capacity, dtype=np.int64)
         self.r_t = np.zeros(self.capacity, dtype=np.float32)
         self.discount_t = np.zeros(self.capacity, dtype=np.float32)
+        self.mask_size = check_int("mask_size", mask_size, 0, hint="0 stores no masks.")
+        self.masks = np.zeros((self.capacity, self.mask_size), dtype=np.float32)
         self.size = 0  # transitions held
         self.pos = 0  # next slot to write
 
@@ -80,9 +91,23 @@ class ReplayBuffer:
         r_t: np.ndarray,
         discount_t: np.ndarray,
         obs_t: np.ndarray,
+        masks: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Store k transitions (every argument has a leading axis k); returns their slots (k,)."""
+        """Store k transitions (every argument has a leading axis k); returns their slots (k,).
+
+        ``masks`` (k, mask_size) is required by, and only accepted by, a buffer with masks.
+        """
         k = len(a_tm1)
+        if (masks is None) != (self.mask_size == 0) or (
+            masks is not None and np.shape(masks) != (k, self.mask_size)
+        ):
+            raise ValueError(
+                f"this replay buffer stores {self.mask_size} bootstrap mask(s) per transition; "
+                f"got masks of shape {None if masks is None else np.shape(masks)} for {k} "
+                f"transitions (expected {(k, self.mask_size) if self.mask_size else None}). "
+                "Build the buffer with mask_size=N to store masks, and pass one row per "
+                "transition."
+            )
         if k > self.capacity:
             raise ValueError(
                 f"cannot add {k} transitions at once to a replay buffer of capacity "
@@ -103,6 +128,8 @@ class ReplayBuffer:
         self.r_t[slots] = r_t
         self.discount_t[slots] = discount_t
         self.obs_t[slots] = obs_t
+        if masks is not None:
+            self.masks[slots] = masks
         self.pos = (self.pos + k) % self.capacity
         self.size = min(self.size + k, self.capacity)
         return np.arange(slots.start, slots.stop) if isinstance(slots, slice) else slots
@@ -140,6 +167,7 @@ class ReplayBuffer:
             self.obs_t[indices],
             weights,
             indices,
+            self.masks[indices] if self.mask_size else None,
         )
 
 
@@ -201,7 +229,7 @@ class PrioritizedReplay:
     """Proportional prioritized replay (Schaul et al. 2016) over a ``ReplayBuffer``.
 
     Args:
-        capacity, obs_shape, obs_dtype: as ``ReplayBuffer``.
+        capacity, obs_shape, obs_dtype, mask_size: as ``ReplayBuffer``.
         alpha: prioritization exponent in [0, 1] (0: uniform); the paper's 0.6.
         eps: added to |delta| so no transition gets priority 0.
     """
@@ -213,8 +241,9 @@ class PrioritizedReplay:
         alpha: float = 0.6,
         eps: float = 1e-6,
         obs_dtype: Any = np.float32,
+        mask_size: int = 0,
     ) -> None:
-        self.storage = ReplayBuffer(capacity, obs_shape, obs_dtype)
+        self.storage = ReplayBuffer(capacity, obs_shape, obs_dtype, mask_size)
         self.tree = SumTree(capacity)
         self.alpha = check_range("alpha", alpha, 0.0, 1.0)
         self.eps = check_range("eps", eps, 0.0, low_open=True)
