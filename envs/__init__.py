@@ -30,6 +30,12 @@ _ENVS: tuple[tuple[str, str, dict], ...] = (
      {"max_episode_steps": 365}),
     # Offline RL with generative policies (issue 16).
     ("rlcore/MultimodalBandit-v0", "rlcore.envs.bandit:MultimodalBanditEnv", {}),
+    ("rlcore/PointMaze-UMaze-v0", "rlcore.envs.point_maze:PointMazeEnv",
+     {"kwargs": {"layout": "umaze"}, "max_episode_steps": 300}),
+    ("rlcore/PointMaze-Medium-v0", "rlcore.envs.point_maze:PointMazeEnv",
+     {"kwargs": {"layout": "medium"}, "max_episode_steps": 600}),
+    ("rlcore/PointMaze-Large-v0", "rlcore.envs.point_maze:PointMazeEnv",
+     {"kwargs": {"layout": "large"}, "max_episode_steps": 800}),
 )
 
 

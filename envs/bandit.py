@@ -89,8 +89,10 @@ class MultimodalBanditEnv(gym.Env):
             )
         mean = float(bandit_reward_mean(a_t, self.centre, self.width))
         reward = mean + self.noise * float(self.np_random.standard_normal())
-        info = {"reward_mean": mean, "in_rewarded_mode": bool(in_rewarded_mode(
-            a_t, self.rewarded, self.corner))}
+        info = {
+            "reward_mean": mean,
+            "in_rewarded_mode": bool(in_rewarded_mode(a_t, self.rewarded, self.corner)),
+        }
         return np.zeros(1, dtype=np.float32), reward, True, False, info
 
 

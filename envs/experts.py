@@ -8,6 +8,9 @@ from typing import Any
 EXPERTS: dict[str, str] = {
     "rlcore/Navigation2D-v0": "envs.navigation_expert",
     "rlcore/MultimodalBandit-v0": "envs.bandit_behaviour",
+    "rlcore/PointMaze-UMaze-v0": "envs.point_maze_umaze_dataset_expert",
+    "rlcore/PointMaze-Medium-v0": "envs.point_maze_medium_dataset_expert",
+    "rlcore/PointMaze-Large-v0": "envs.point_maze_large_dataset_expert",
 }
 
 

@@ -5,9 +5,16 @@
   objective; ``fit(dataset)`` trains it by behaviour cloning, ``rlcore.run`` evaluates it.
 - ``objectives.mse_regression``: the MSE baseline as a ``GenerativeModel``.
 - ``chunk_indices``, ``MinMaxNormalizer``: training windows and [-1, 1] normalisation.
+- Offline RL with generative policies (``offline``, ``propose_and_rank``, ``idql``,
+  ``diffusion_ql``): ``policies.propose_and_rank`` (a generator proposes n actions, a value
+  ensemble ranks them with any ``ensembles.*`` reduction), ``agents.idql`` (IQL critics + a
+  diffusion behaviour model), ``agents.diffusion_ql`` (BC + Q, with EDP's action approximation).
 """
 
 from rlcore.diffusion_policy.chunking import MinMaxNormalizer, chunk_indices
+from rlcore.diffusion_policy.diffusion_ql import DiffusionQL, DiffusionQLConfig
+from rlcore.diffusion_policy.idql import IDQL, IDQLConfig
+from rlcore.diffusion_policy.offline import ActionModel, ActionModelConfig
 from rlcore.diffusion_policy.policy import (
     ActionChunkPolicy,
     ChunkConfig,
@@ -18,14 +25,22 @@ from rlcore.diffusion_policy.policy import (
     flow_policy,
     gaussian_bc_policy,
 )
+from rlcore.diffusion_policy.propose_and_rank import ProposeAndRank
 from rlcore.diffusion_policy.regression import MSERegression
 
 __all__ = [
     "ActionChunkPolicy",
+    "ActionModel",
+    "ActionModelConfig",
     "ChunkConfig",
+    "DiffusionQL",
+    "DiffusionQLConfig",
+    "IDQL",
+    "IDQLConfig",
     "MSERegression",
     "MinMaxNormalizer",
     "NetworkConfig",
+    "ProposeAndRank",
     "SamplingConfig",
     "TrainConfig",
     "chunk_indices",

@@ -16,7 +16,6 @@ to w = |tau - 1(Q(s, a) - V(s) < 0)| (IDQL §4.2, the implicit policy of the exp
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,10 +25,10 @@ import torch
 from rlcore.diffusion_policy.offline import (
     ActionModel,
     ActionModelConfig,
-    CriticMembers,
     TransitionTensors,
     check_gamma,
     check_tau,
+    critic_ensemble,
     env_unit_io,
     expectile_loss,
     expectile_weights,
@@ -37,7 +36,6 @@ from rlcore.diffusion_policy.offline import (
 )
 from rlcore.diffusion_policy.propose_and_rank import ProposeAndRank, Reduction
 from rlcore.registry import export
-from rlcore.torch_utils import polyak_update_
 from rlcore.validation import check_choice, check_int, check_range
 
 
@@ -108,9 +106,11 @@ class IDQL:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.actor = ActionModel(obs_dim, action_dim, config.actor)
-            self.q = CriticMembers(obs_dim + action_dim, config.critics, config.hidden, config.depth)
-            self.v = CriticMembers(obs_dim, 1, config.hidden, config.depth)
-        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.q = critic_ensemble(
+            obs_dim + action_dim, config.critics, config.hidden, config.depth, seed=seed + 1
+        )
+        self.v = critic_ensemble(obs_dim, 1, config.hidden, config.depth, seed=seed + 2)
+        self.q_target = self.q.target_copy()
         self.optimizers = {
             name: torch.optim.Adam(net.parameters(), lr=config.lr)
             for name, net in (("actor", self.actor), ("q", self.q), ("v", self.v))
@@ -125,7 +125,7 @@ class IDQL:
         self.policy = ProposeAndRank(
             propose,
             value,
-            reduction if reduction is not None else _member_min,
+            reduction if reduction is not None else "ensembles.min",
             config.n_candidates,
             select=select,
             seed=seed,
@@ -139,21 +139,24 @@ class IDQL:
         s_tm1, a_tm1, r_t, s_t, d_t = self.data.batch(c.batch_size, self._train_generator)
         # 1. V: expectile regression on the target critics' minimum.
         with torch.no_grad():
-            q_min = self.q_target(s_tm1, a_tm1).min(dim=0).values  # (B,)
-        v_loss = expectile_loss(q_min - self.v(s_tm1)[0], c.tau)
+            q_min = self.q_target(s_tm1, a_tm1)[..., 0].min(dim=0).values  # (B,)
+        v_loss = expectile_loss(q_min - self.v(s_tm1)[0, :, 0], c.tau)
         # 2. Q: regression on r + gamma (1 - d) V(s').
-        y = td_target(r_t, d_t, c.gamma, self.v(s_t)[0])
-        q_loss = ((self.q(s_tm1, a_tm1) - y) ** 2).mean(dim=1).sum()
+        y = td_target(r_t, d_t, c.gamma, self.v(s_t)[0, :, 0])
+        q_loss = ((self.q(s_tm1, a_tm1)[..., 0] - y) ** 2).mean(dim=1).sum()  # sum: members
         # 3. Behaviour model: the generative loss.
         actor_loss = self.actor.loss(s_tm1, a_tm1, self._train_generator)
         for name, loss in (("v", v_loss), ("q", q_loss), ("actor", actor_loss)):
             self.optimizers[name].zero_grad(set_to_none=True)
             loss.backward()
             self.optimizers[name].step()
-        polyak_update_(self.q_target.parameters(), self.q.parameters(), c.polyak)
+        self.q_target.polyak_update_(self.q, c.polyak)
         self.trained_steps += 1
-        return {"train/v_loss": v_loss.item(), "train/q_loss": q_loss.item(),
-                "train/actor_loss": actor_loss.item()}
+        return {
+            "train/v_loss": v_loss.item(),
+            "train/q_loss": q_loss.item(),
+            "train/actor_loss": actor_loss.item(),
+        }
 
     def fit(self, steps: int) -> list[dict[str, float]]:
         """``steps`` gradient steps; returns the losses of each."""
@@ -171,7 +174,7 @@ class IDQL:
         if self.config.select == "expectile":
             low = torch.as_tensor(self.data.obs_normalizer.low, dtype=torch.float32)
             scale = torch.as_tensor(self.data.obs_normalizer.scale, dtype=torch.float32)
-            self._last_v = self.v((s.float() - low) / scale - 1.0)[0]
+            self._last_v = self.v((s.float() - low) / scale - 1.0)[0, :, 0]
         return self.policy.choose(s)
 
     def act(self, obs: Any, *, explore: bool = False) -> np.ndarray:
@@ -183,8 +186,3 @@ class IDQL:
 
     def reset(self) -> None:
         """Stateless between steps."""
-
-
-def _member_min(scores: torch.Tensor) -> torch.Tensor:
-    """min over the member axis 0 (the twin-Q minimum)."""
-    return scores.min(dim=0).values

@@ -61,8 +61,13 @@ def transition_arrays(dataset: Any, what: str) -> dict[str, np.ndarray]:
         )
     arrays = {k: np.asarray(get(k)) for k in TRANSITION_KEYS}
     n = arrays["rewards"].shape[0] if arrays["rewards"].ndim == 1 else -1
-    for key, rank in (("observations", 2), ("actions", 2), ("next_observations", 2),
-                      ("rewards", 1), ("terminations", 1)):
+    for key, rank in (
+        ("observations", 2),
+        ("actions", 2),
+        ("next_observations", 2),
+        ("rewards", 1),
+        ("terminations", 1),
+    ):
         if arrays[key].ndim != rank or arrays[key].shape[0] != n or n < 1:
             want = "(N, dim)" if rank == 2 else "(N,)"
             raise ValueError(
@@ -195,29 +200,14 @@ class ActionModel(nn.Module):
 
 
 # ---------------------------------------------------------------------------- critics
-def _mlp(n_in: int, n_out: int, hidden: int, depth: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i in range(depth):
-        layers += [nn.Linear(n_in if i == 0 else hidden, hidden), nn.Mish()]
-    return nn.Sequential(*layers, nn.Linear(hidden, n_out))
+def critic_ensemble(n_in: int, members: int, hidden: int = 256, depth: int = 2, seed: int = 0):
+    """M critics as one ``networks.ensemble`` (stacked members): ``(B, n_in)`` -> ``(M, B, 1)``.
 
-
-class CriticMembers(nn.Module):
-    """M independent MLPs f_m(x) -> scalar, evaluated together: ``forward(*parts)`` -> (M, B).
-
-    ``parts`` are concatenated on the last axis (Q: (s, a); V: (s,)); inputs (..., dim) with any
-    leading shape give outputs (M, ...). Members are initialised independently (they differ).
+    Q(s, a) takes n_in = obs_dim + action_dim (call it with (s, a)); V(s) takes obs_dim.
     """
+    from rlcore.ensemble.members import Ensemble
 
-    def __init__(self, n_in: int, members: int, hidden: int = 256, depth: int = 3) -> None:
-        super().__init__()
-        self.members = nn.ModuleList(
-            _mlp(n_in, 1, hidden, depth) for _ in range(check_int("critic members", members, 1))
-        )
-
-    def forward(self, *parts: Tensor) -> Tensor:
-        x = torch.cat(parts, dim=-1)
-        return torch.stack([m(x).squeeze(-1) for m in self.members])  # (M, ...)
+    return Ensemble(members, n_in, 1, hidden=(hidden,) * depth, activation="relu", seed=seed)
 
 
 def expectile_loss(diff: Tensor, tau: float) -> Tensor:
@@ -242,8 +232,15 @@ def td_target(r_t: Tensor, d_t: Tensor, gamma: float, v_t: Tensor) -> Tensor:
 
 
 def check_tau(tau: float) -> float:
-    return check_range("tau", tau, 0.0, 1.0, low_open=True, high_open=True,
-                       hint="IQL's expectile; 0.7 in Kostrikov et al. (2022) and IDQL.")
+    return check_range(
+        "tau",
+        tau,
+        0.0,
+        1.0,
+        low_open=True,
+        high_open=True,
+        hint="IQL's expectile; 0.7 in Kostrikov et al. (2022) and IDQL.",
+    )
 
 
 def check_gamma(gamma: float) -> float:
@@ -257,9 +254,7 @@ def _affine(normalizer: MinMaxNormalizer) -> tuple[Tensor, Tensor]:
     return low, scale
 
 
-def env_unit_io(
-    actor: ActionModel, critic: CriticMembers, data: TransitionTensors
-) -> tuple[Any, Any]:
+def env_unit_io(actor: ActionModel, critic: nn.Module, data: TransitionTensors) -> tuple[Any, Any]:
     """(propose, value) in the env's units for ``ProposeAndRank``, from normalised networks.
 
     propose(s (B, obs_dim), n, generator) -> (B, n, action_dim) raw actions;
@@ -273,8 +268,9 @@ def env_unit_io(
         return (actor.sample(s_n, n, generator) + 1.0) * a_scale + a_low
 
     def value(s: Tensor, a: Tensor) -> Tensor:
-        s_n = ((s.float() - s_low) / s_scale - 1.0)[:, None].expand(-1, a.shape[1], -1)
-        a_n = (a.float() - a_low) / a_scale - 1.0
-        return critic(s_n, a_n)  # (M, B, n)
+        batch, n = a.shape[:2]
+        s_n = ((s.float() - s_low) / s_scale - 1.0).repeat_interleave(n, dim=0)  # (B n, obs_dim)
+        a_n = (a.float().reshape(batch * n, -1) - a_low) / a_scale - 1.0
+        return critic(s_n, a_n).reshape(-1, batch, n)  # (M, B, n)
 
     return propose, value

@@ -24,7 +24,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rlcore import registry
 from rlcore.registry import export
 from rlcore.validation import check_int, check_range
 
@@ -38,20 +37,11 @@ SELECTIONS = ("argmax", "softmax")
 
 
 def resolve_reduction(reduction: str | Reduction) -> Reduction:
-    """A callable reduction from a callable or a registry name (e.g. ``"ensembles.min"``)."""
-    if isinstance(reduction, str):
-        return registry.make(reduction) if _is_factory(reduction) else registry.get(reduction)
-    if not callable(reduction):
-        raise TypeError(
-            f"reduction must be a callable over the member axis or an ensembles.* name, got "
-            f"{reduction!r}."
-        )
-    return reduction
+    """A callable reduction from a name (``"min"``, ``"ensembles.lcb"``) or a callable
+    (``ensembles.as_reduction``)."""
+    from rlcore.ensemble.reductions import as_reduction
 
-
-def _is_factory(name: str) -> bool:
-    obj = registry.get(name)
-    return isinstance(obj, type)
+    return as_reduction(reduction)
 
 
 def select_candidates(
