@@ -115,6 +115,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
     ),
     "datasets": ("rlcore.data",),
     "ensembles": ("rlcore.ensemble.reductions",),
+    "planners": ("rlcore.diffusion_policy.planners",),
     "figures": (
         "rlcore.book.ch4",
         "rlcore.book.ch5",

@@ -9,12 +9,15 @@
   ``diffusion_ql``): ``policies.propose_and_rank`` (a generator proposes n actions, a value
   ensemble ranks them with any ``ensembles.*`` reduction), ``agents.idql`` (IQL critics + a
   diffusion behaviour model), ``agents.diffusion_ql`` (BC + Q, with EDP's action approximation).
+- ``planners``: ``planners.diffuser`` and ``planners.decision_diffuser`` (trajectory diffusion
+  with inpainting, return guidance, classifier-free return/goal conditioning).
 """
 
 from rlcore.diffusion_policy.chunking import MinMaxNormalizer, chunk_indices
 from rlcore.diffusion_policy.diffusion_ql import DiffusionQL, DiffusionQLConfig
 from rlcore.diffusion_policy.idql import IDQL, IDQLConfig
 from rlcore.diffusion_policy.offline import ActionModel, ActionModelConfig
+from rlcore.diffusion_policy.planners import DecisionDiffuser, Diffuser, PlannerConfig
 from rlcore.diffusion_policy.policy import (
     ActionChunkPolicy,
     ChunkConfig,
@@ -33,6 +36,8 @@ __all__ = [
     "ActionModel",
     "ActionModelConfig",
     "ChunkConfig",
+    "DecisionDiffuser",
+    "Diffuser",
     "DiffusionQL",
     "DiffusionQLConfig",
     "IDQL",
@@ -40,6 +45,7 @@ __all__ = [
     "MSERegression",
     "MinMaxNormalizer",
     "NetworkConfig",
+    "PlannerConfig",
     "ProposeAndRank",
     "SamplingConfig",
     "TrainConfig",
