@@ -130,11 +130,11 @@ class IDQL:
             select=select,
             seed=seed,
         )
-        self._value = value
+        self.propose, self.value = propose, value  # env units, for other rankers/generators
 
     # -- training -----------------------------------------------------------------------------
-    def update(self) -> dict[str, float]:
-        """One gradient step of V, Q and the behaviour model; returns the losses."""
+    def update(self, *, actor: bool = True) -> dict[str, float]:
+        """One gradient step of V, Q and (unless ``actor=False``) the behaviour model."""
         c = self.config
         s_tm1, a_tm1, r_t, s_t, d_t = self.data.batch(c.batch_size, self._train_generator)
         # 1. V: expectile regression on the target critics' minimum.
@@ -144,24 +144,32 @@ class IDQL:
         # 2. Q: regression on r + gamma (1 - d) V(s').
         y = td_target(r_t, d_t, c.gamma, self.v(s_t)[0, :, 0])
         q_loss = ((self.q(s_tm1, a_tm1)[..., 0] - y) ** 2).mean(dim=1).sum()  # sum: members
+        losses = {"v": v_loss, "q": q_loss}
         # 3. Behaviour model: the generative loss.
-        actor_loss = self.actor.loss(s_tm1, a_tm1, self._train_generator)
-        for name, loss in (("v", v_loss), ("q", q_loss), ("actor", actor_loss)):
+        if actor:
+            losses["actor"] = self.actor.loss(s_tm1, a_tm1, self._train_generator)
+        for name, loss in losses.items():
             self.optimizers[name].zero_grad(set_to_none=True)
             loss.backward()
             self.optimizers[name].step()
         self.q_target.polyak_update_(self.q, c.polyak)
         self.trained_steps += 1
-        return {
-            "train/v_loss": v_loss.item(),
-            "train/q_loss": q_loss.item(),
-            "train/actor_loss": actor_loss.item(),
-        }
+        return {f"train/{name}_loss": loss.item() for name, loss in losses.items()}
 
     def fit(self, steps: int) -> list[dict[str, float]]:
-        """``steps`` gradient steps; returns the losses of each."""
+        """``steps`` gradient steps of critics and behaviour model; returns the losses."""
         check_int("steps", steps, 1)
         return [self.update() for _ in range(steps)]
+
+    def fit_critic(self, steps: int) -> list[dict[str, float]]:
+        """``steps`` gradient steps of the IQL critics alone (to rank another generator)."""
+        check_int("steps", steps, 1)
+        return [self.update(actor=False) for _ in range(steps)]
+
+    def actor_sample(self, s: torch.Tensor) -> torch.Tensor:
+        """One behaviour-model action per raw state (B, obs_dim): diffusion BC; (B, action_dim)."""
+        with torch.no_grad():
+            return self.propose(s, 1, self.policy.generator)[:, 0]
 
     # -- acting -------------------------------------------------------------------------------
     def _expectile_select(self, scores: torch.Tensor) -> torch.Tensor:

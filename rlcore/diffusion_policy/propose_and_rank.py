@@ -115,14 +115,14 @@ class ProposeAndRank:
             raise ValueError(f"select={select!r} is not one of {SELECTIONS} or a callable.")
         self.select = select
         self.temperature = check_range("temperature", temperature, 0.0, low_open=True)
-        self._generator = torch.Generator()
+        self.generator = torch.Generator()
         self.seed(seed)
 
     def seed(self, seed: int | None) -> None:
         if seed is None:
-            self._generator.seed()
+            self.generator.seed()
         else:
-            self._generator.manual_seed(int(seed))
+            self.generator.manual_seed(int(seed))
 
     def reset(self) -> None:
         """Stateless between steps: nothing to forget."""
@@ -130,7 +130,7 @@ class ProposeAndRank:
     @torch.no_grad()
     def choose(self, s: Tensor) -> Tensor:
         """The chosen action for each state of s (B, obs_dim); (B, action_dim)."""
-        candidates = self.propose(s, self.n, self._generator)  # (B, n, A)
+        candidates = self.propose(s, self.n, self.generator)  # (B, n, A)
         if candidates.dim() != 3 or candidates.shape[:2] != (s.shape[0], self.n):
             raise ValueError(
                 f"propose returned {tuple(candidates.shape)}; expected (B, n, action_dim) = "
@@ -146,7 +146,7 @@ class ProposeAndRank:
                 "reduce axis 0."
             )
         index = select_candidates(
-            scores, self.select, temperature=self.temperature, generator=self._generator
+            scores, self.select, temperature=self.temperature, generator=self.generator
         )
         return candidates[torch.arange(s.shape[0]), index]
 

@@ -212,7 +212,9 @@ def test_bandit_goal_idql(bandit_goal_data):
 @pytest.mark.slow
 def test_bandit_goal_diffusion_ql(bandit_goal_data):
     actor = ActionModelConfig(hidden=64, depth=2)
-    config = DiffusionQLConfig(gamma=0.0, hidden=64, batch_size=128, actor=actor)
+    # eta = 2.5, one actor sample per action (no ranking): measured 0.95 at 800 steps, 0.96
+    # at 1000 (eta = 1: 0.915 at 1200).
+    config = DiffusionQLConfig(eta=2.5, gamma=0.0, hidden=64, batch_size=128, actor=actor)
     agent = DiffusionQL(bandit_goal_data, config)
     agent.fit(1200)
     assert _rewarded_fraction(agent) >= 0.95
