@@ -104,3 +104,13 @@ def test_dataset_is_deterministic_and_follows_the_layout():
     assert d1.n_steps == 200 and d1.observations.shape[1] == 4
     assert np.all(np.abs(d1.actions) <= 1.0)
     assert d1.truncations.sum() == 2
+
+
+def test_normalized_score_maps_the_references_to_0_and_100():
+    from rlcore.envs.point_maze import REF_RETURNS, normalized_score
+
+    for layout, (random_return, expert_return) in REF_RETURNS.items():
+        assert normalized_score(layout, random_return) == pytest.approx(0.0)
+        assert normalized_score(layout, expert_return) == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="layout"):
+        normalized_score("spiral", 1.0)
