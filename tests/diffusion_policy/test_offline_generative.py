@@ -19,6 +19,7 @@ from rlcore.envs.bandit import in_rewarded_mode
 from rlcore.registry import make
 
 SMALL = ActionModelConfig(hidden=32, depth=1)
+FLOW = ActionModelConfig(objective="objectives.flow_matching", steps=3, hidden=32, depth=1)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +122,8 @@ def test_expectile_loss_and_weights():
 
 # ---------------------------------------------------------------- agents
 def _idql(data, **kw):
-    config = IDQLConfig(gamma=0.0, hidden=32, batch_size=32, actor=SMALL, n_candidates=8, **kw)
+    kw.setdefault("actor", SMALL)
+    config = IDQLConfig(gamma=0.0, hidden=32, batch_size=32, n_candidates=8, **kw)
     return IDQL(data, config, seed=0)
 
 
@@ -131,7 +133,8 @@ def _dql(data, **kw):
 
 
 @pytest.mark.parametrize("build", [_idql, _dql, lambda d: _dql(d, action_approx="edp"),
-                                   lambda d: _idql(d, select="expectile")])
+                                   lambda d: _idql(d, select="expectile"),
+                                   lambda d: _idql(d, actor=FLOW)])
 def test_agents_train_act_and_are_deterministic(bandit_data, build):
     actions = []
     for _ in range(2):
