@@ -30,6 +30,14 @@ _ENVS: tuple[tuple[str, str, dict], ...] = (
      {"max_episode_steps": 365}),
     # Osband et al. (2019) bsuite's deep exploration task; size=N, mapping_seed, one_hot.
     ("rlcore/DeepSea-v0", "rlcore.envs.deep_sea:DeepSeaEnv", {}),
+    # Offline RL with generative policies (issue 16).
+    ("rlcore/MultimodalBandit-v0", "rlcore.envs.bandit:MultimodalBanditEnv", {}),
+    ("rlcore/PointMaze-UMaze-v0", "rlcore.envs.point_maze:PointMazeEnv",
+     {"kwargs": {"layout": "umaze"}, "max_episode_steps": 300}),
+    ("rlcore/PointMaze-Medium-v0", "rlcore.envs.point_maze:PointMazeEnv",
+     {"kwargs": {"layout": "medium"}, "max_episode_steps": 600}),
+    ("rlcore/PointMaze-Large-v0", "rlcore.envs.point_maze:PointMazeEnv",
+     {"kwargs": {"layout": "large"}, "max_episode_steps": 800}),
 )
 
 

@@ -7,6 +7,10 @@ from typing import Any
 # env id -> registry name of its scripted expert (a Policy with reset()).
 EXPERTS: dict[str, str] = {
     "rlcore/Navigation2D-v0": "envs.navigation_expert",
+    "rlcore/MultimodalBandit-v0": "envs.bandit_behaviour",
+    "rlcore/PointMaze-UMaze-v0": "envs.point_maze_umaze_dataset_expert",
+    "rlcore/PointMaze-Medium-v0": "envs.point_maze_medium_dataset_expert",
+    "rlcore/PointMaze-Large-v0": "envs.point_maze_large_dataset_expert",
 }
 
 

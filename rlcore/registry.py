@@ -74,6 +74,8 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.approximation.dqn.agent",
         "rlcore.approximation.dqn.ensembles",
         "rlcore.actor_critic.agent",
+        "rlcore.diffusion_policy.idql",
+        "rlcore.diffusion_policy.diffusion_ql",
     ),
     "features": ("rlcore.approximation.features",),
     "planning": ("rlcore.tabular.planning",),
@@ -84,6 +86,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.tabular.policies",
         "rlcore.diffusion_policy",
         "rlcore.diffusion_policy.normalizing_flow",
+        "rlcore.diffusion_policy.propose_and_rank",
     ),
     "schedules": ("rlcore.generative.schedules",),
     "samplers": (
@@ -125,6 +128,8 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.envs.gambler",
         "rlcore.envs.jacks_car_rental",
         "rlcore.envs.deep_sea",
+        "rlcore.envs.bandit",
+        "rlcore.envs.point_maze",
     ),
     "ensembles": ("rlcore.ensemble.reductions",),
     "datasets": (
@@ -142,6 +147,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
     ),
     "sdes": ("rlcore.generative.sde",),
     "flows": ("rlcore.generative.flows.models", "rlcore.generative.flows.cnf"),
+    "planners": ("rlcore.diffusion_policy.planners",),
     "figures": (
         "rlcore.book.ch4",
         "rlcore.book.ch5",

@@ -10,12 +10,22 @@
   (exact log-likelihood behaviour cloning; ``rsample_and_log_prob`` for actors).
 - ``objectives.mse_regression``: the MSE baseline as a ``GenerativeModel``.
 - ``chunk_indices``, ``MinMaxNormalizer``: training windows and [-1, 1] normalisation.
+- Offline RL with generative policies (``offline``, ``propose_and_rank``, ``idql``,
+  ``diffusion_ql``): ``policies.propose_and_rank`` (a generator proposes n actions, a value
+  ensemble ranks them with any ``ensembles.*`` reduction), ``agents.idql`` (IQL critics + a
+  diffusion behaviour model), ``agents.diffusion_ql`` (BC + Q, with EDP's action approximation).
+- ``planners``: ``planners.diffuser`` and ``planners.decision_diffuser`` (trajectory diffusion
+  with inpainting, return guidance, classifier-free return/goal conditioning).
 """
 
 from rlcore.diffusion_policy.chunking import MinMaxNormalizer, chunk_indices
 from rlcore.diffusion_policy.consistency import consistency_policy, edm_policy
+from rlcore.diffusion_policy.diffusion_ql import DiffusionQL, DiffusionQLConfig
+from rlcore.diffusion_policy.idql import IDQL, IDQLConfig
 from rlcore.diffusion_policy.latent import LatentDiffusionPolicy, latent_diffusion_policy
 from rlcore.diffusion_policy.normalizing_flow import NormalizingFlowPolicy, normalizing_flow_policy
+from rlcore.diffusion_policy.offline import ActionModel, ActionModelConfig
+from rlcore.diffusion_policy.planners import DecisionDiffuser, Diffuser, PlannerConfig
 from rlcore.diffusion_policy.policy import (
     ActionChunkPolicy,
     ChunkConfig,
@@ -26,16 +36,27 @@ from rlcore.diffusion_policy.policy import (
     flow_policy,
     gaussian_bc_policy,
 )
+from rlcore.diffusion_policy.propose_and_rank import ProposeAndRank
 from rlcore.diffusion_policy.regression import MSERegression
 
 __all__ = [
     "ActionChunkPolicy",
+    "ActionModel",
+    "ActionModelConfig",
     "ChunkConfig",
     "LatentDiffusionPolicy",
+    "DecisionDiffuser",
+    "Diffuser",
+    "DiffusionQL",
+    "DiffusionQLConfig",
+    "IDQL",
+    "IDQLConfig",
     "MSERegression",
     "MinMaxNormalizer",
     "NormalizingFlowPolicy",
     "NetworkConfig",
+    "PlannerConfig",
+    "ProposeAndRank",
     "SamplingConfig",
     "TrainConfig",
     "chunk_indices",

@@ -27,6 +27,7 @@ from rlcore.generative.dpm_solver import DPMSolverPPSampler
 from rlcore.generative.guidance import (
     ClassifierFree,
     ClassifierGuidance,
+    Inpaint,
     drop_condition,
     null_condition,
 )
@@ -208,6 +209,7 @@ class Diffusion:
         sampler: Literal["ddpm", "ddim"] | None = None,
         eta: float | None = None,
         classifier: ClassifierGuidance | None = None,
+        inpaint: Inpaint | None = None,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
     ) -> Tensor:
@@ -225,6 +227,8 @@ class Diffusion:
             guidance_scale: classifier-free guidance w (needs cond-dropout training).
             sampler, eta: override the model's sampler and DDIM eta.
             classifier: classifier guidance (``guidance.classifier``) applied to eps_hat.
+            inpaint: known coordinates (``guidance.inpaint``) fixed on the noise and after
+                every step.
 
         Returns:
             Samples of ``shape``.
@@ -240,15 +244,16 @@ class Diffusion:
         timesteps = stepper.set_timesteps(steps)
         device = _checks.default_device(device, cond, generator)
         x = torch.randn(shape, generator=generator, dtype=dtype, device=device)
+        x = x if inpaint is None else inpaint(x)
         for i, k in enumerate(timesteps.tolist()):
             t = torch.full((shape[0],), float(self.times[k]), dtype=dtype, device=x.device)
             out = net(x, t, cond) if guided is None else guided(net, x, t, cond)
             alpha_bar_t = float(self.alpha_bar[k])
             x0_hat, eps_hat = split_prediction(out, x, alpha_bar_t, self.prediction)
             if classifier is not None:
-                eps_hat = classifier.eps(x, t, eps_hat, alpha_bar_t)
-                x0_hat = (x - math.sqrt(1 - alpha_bar_t) * eps_hat) / math.sqrt(alpha_bar_t)
+                x0_hat, eps_hat = classifier.diffusion(x, t, x0_hat, eps_hat, alpha_bar_t)
             x = stepper.step(i, x, x0_hat, eps_hat, generator=generator)
+            x = x if inpaint is None else inpaint(x)
         return x
 
     # -- checkpoints (rlcore.save / rlcore.load) --

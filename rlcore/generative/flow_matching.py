@@ -23,7 +23,13 @@ import torch
 from torch import Tensor
 
 from rlcore.generative import _checks
-from rlcore.generative.guidance import ClassifierFree, drop_condition, null_condition
+from rlcore.generative.guidance import (
+    ClassifierFree,
+    ClassifierGuidance,
+    Inpaint,
+    drop_condition,
+    null_condition,
+)
 from rlcore.generative.protocols import DenoiserFn, FlowSampler
 from rlcore.generative.samplers import FLOW_GRIDS, EulerSampler, HeunSampler, shift_time
 from rlcore.registry import export
@@ -153,13 +159,17 @@ class FlowMatching:
         generator: torch.Generator | None = None,
         guidance_scale: float | None = None,
         solver: Literal["euler", "heun"] | None = None,
+        classifier: ClassifierGuidance | None = None,
+        inpaint: Inpaint | None = None,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
     ) -> Tensor:
         """Integrate dx/dt = v(x, t, cond) from x ~ N(0, I) at t = 1 to t = 0.
 
         Runs in the caller's grad mode. ``steps`` >= 1 (default ``sample_steps``); the generator
-        draws only the initial noise.
+        draws only the initial noise. ``classifier`` guides the velocity
+        (``guidance.classifier``); ``inpaint`` fixes known coordinates on the noise and after
+        every step (``guidance.inpaint``).
         """
         shape = _checks.check_shape(shape)
         _checks.check_cond(cond, shape[0])
@@ -170,14 +180,17 @@ class FlowMatching:
         guided = ClassifierFree(w) if w is not None else None
 
         def velocity(x_t: Tensor, t: Tensor) -> Tensor:
-            return net(x_t, t, cond) if guided is None else guided(net, x_t, t, cond)
+            v = net(x_t, t, cond) if guided is None else guided(net, x_t, t, cond)
+            return v if classifier is None else classifier.velocity(x_t, t, v)
 
         stepper = self.make_sampler(solver)
         stepper.set_timesteps(steps)
         device = _checks.default_device(device, cond, generator)
         x = torch.randn(shape, generator=generator, dtype=dtype, device=device)
+        x = x if inpaint is None else inpaint(x)
         for i in range(steps):
             x = stepper.step(i, velocity, x)
+            x = x if inpaint is None else inpaint(x)
         return x
 
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -1,0 +1,213 @@
+"""Diffusion-QL: a diffusion actor trained by behaviour cloning plus Q maximisation (Wang et al.
+2023, "Diffusion policies as an expressive policy class for offline RL"), with EDP's action
+approximation as an option (Kang et al. 2023, "Efficient diffusion policies for offline RL").
+
+Per minibatch (normalised actions in [-1, 1]):
+
+    critic:  L_Q = sum_j E[(Q_j(s, a) - y)^2],  y = r + gamma (1 - d) min_j Q'_j(s', a'),
+             a' ~ pi'(. | s') from the EMA (target) actor                 (Wang et al., eq. 4)
+    actor:   L_pi = L_BC(theta) - alpha E[Q(s, a_pi)],  alpha = eta / E|Q(s, a_pi)|  (eq. 3;
+             the normalisation of their code), with a_pi the K-step reverse chain run with
+             gradients (the short VP schedule, K = 5), and Q = min_j Q_j.
+
+EDP's action approximation replaces the reverse chain by one denoising step from the noised data
+action: a_pi ~= x0_hat(x_k, k, s) with x_k = sqrt(ab_k) a + sqrt(1 - ab_k) eps, k uniform
+(Kang et al. 2023, eq. 7), one network call instead of K.
+
+Acting: ``policies.propose_and_rank`` over N samples of the EMA actor ranked by min_j Q_j
+(N = 1: the actor's own sample).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rlcore.diffusion_policy.offline import (
+    ActionModel,
+    ActionModelConfig,
+    TransitionTensors,
+    check_gamma,
+    critic_ensemble,
+    env_unit_io,
+    td_target,
+)
+from rlcore.diffusion_policy.propose_and_rank import ProposeAndRank, Reduction
+from rlcore.generative.diffusion import q_sample
+from rlcore.generative.ema import EMA
+from rlcore.registry import export
+from rlcore.validation import check_choice, check_int, check_range
+
+
+@dataclass(frozen=True)
+class DiffusionQLConfig:
+    """Hyper-parameters (defaults: Wang et al. 2023, §5 and their code, where they apply).
+
+    Attributes:
+        eta: weight of the Q term, >= 0 (0: diffusion behaviour cloning).
+        gamma: discount in [0, 1].
+        action_approx: "chain" (the K-step reverse chain with gradients) or "edp" (one step).
+        n_candidates: actions drawn per decision and ranked by the critics, >= 1.
+        critics: Q members (twin: 2).
+        hidden, depth: critic MLP size.
+        lr: Adam step size.
+        batch_size: minibatch size.
+        polyak: target-critic update rate in (0, 1].
+        ema_decay: decay of the EMA (target) actor.
+        actor: the diffusion actor (objectives.diffusion only).
+    """
+
+    eta: float = 1.0
+    gamma: float = 0.99
+    action_approx: Literal["chain", "edp"] = "chain"
+    n_candidates: int = 1
+    critics: int = 2
+    hidden: int = 256
+    depth: int = 2
+    lr: float = 3e-4
+    batch_size: int = 256
+    polyak: float = 0.005
+    ema_decay: float = 0.995
+    actor: ActionModelConfig = field(default_factory=ActionModelConfig)
+
+    def __post_init__(self) -> None:
+        check_range("eta", self.eta, 0.0, hint="the Q weight; 0 is behaviour cloning.")
+        check_gamma(self.gamma)
+        check_choice("action_approx", self.action_approx, ("chain", "edp"))
+        check_int("n_candidates", self.n_candidates, 1)
+        check_int("critics", self.critics, 1)
+        check_range("lr", self.lr, 0.0, low_open=True)
+        check_int("batch_size", self.batch_size, 1)
+        check_range("polyak", self.polyak, 0.0, 1.0, low_open=True)
+        check_range("ema_decay", self.ema_decay, 0.0, 1.0, high_open=True)
+        if self.actor.objective != "objectives.diffusion":
+            raise ValueError(
+                f"Diffusion-QL's actor must be objectives.diffusion, got {self.actor.objective!r}."
+            )
+
+
+def edp_action(actor: ActionModel, s: Tensor, a0: Tensor, generator: torch.Generator) -> Tensor:
+    """EDP's one-step action approximation x0_hat(x_k, k, s), clipped to [-1, 1].
+
+    Draws k ~ U{0..K-1} and eps ~ N(0, I) (Kang et al. 2023, eq. 7); shapes (B, action_dim).
+    """
+    model = actor.objective
+    k = torch.randint(model.num_train_steps, (a0.shape[0],), generator=generator)
+    eps = torch.randn(a0.shape, generator=generator)
+    alpha_bar = model.alpha_bar.to(a0.dtype)[k]  # (B,)
+    x_k = q_sample(a0, eps, alpha_bar)
+    out = actor.net(x_k, model.times.to(a0.dtype)[k], s)
+    a, sigma = alpha_bar[:, None].sqrt(), (1 - alpha_bar[:, None]).sqrt()  # per row (B, 1)
+    if model.prediction == "epsilon":
+        x0_hat = (x_k - sigma * out) / a
+    elif model.prediction == "v":
+        x0_hat = a * x_k - sigma * out
+    else:
+        x0_hat = out
+    return x0_hat.clamp(-1.0, 1.0)
+
+
+@export("agents.diffusion_ql")
+class DiffusionQL:
+    """Diffusion-QL on an offline dataset: ``fit(steps)``, then a Policy (``act``).
+
+    Args:
+        dataset: an ``EpisodeDataset`` (or mapping) with the transition keys.
+        config: hyper-parameters.
+        reduction: how Q members rank candidates (callable or ``ensembles.*`` name; default min).
+        seed: seeds initialisation, minibatches and action sampling.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        config: DiffusionQLConfig = DiffusionQLConfig(),
+        *,
+        reduction: str | Reduction | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.config = config
+        self.data = TransitionTensors.from_dataset(dataset, "agents.diffusion_ql")
+        obs_dim, action_dim = self.data.s_tm1.shape[1], self.data.a_tm1.shape[1]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.actor = ActionModel(obs_dim, action_dim, config.actor)
+        self.ema = EMA(self.actor, decay=config.ema_decay)
+        self.q = critic_ensemble(
+            obs_dim + action_dim, config.critics, config.hidden, config.depth, seed=seed + 1
+        )
+        self.q_target = self.q.target_copy()
+        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.lr)
+        self.q_optimizer = torch.optim.Adam(self.q.parameters(), lr=config.lr)
+        self._train_generator = torch.Generator().manual_seed(seed)
+        self.trained_steps = 0
+        propose, value = env_unit_io(self.ema.averaged, self.q, self.data)
+        self.policy = ProposeAndRank(
+            propose,
+            value,
+            reduction if reduction is not None else "ensembles.min",
+            config.n_candidates,
+            seed=seed,
+        )
+
+    def _q_min(self, critic: torch.nn.Module, s: Tensor, a: Tensor) -> Tensor:
+        return critic(s, a)[..., 0].min(dim=0).values  # (B,)
+
+    def update(self) -> dict[str, float]:
+        """One gradient step of the critics and the actor; returns the losses."""
+        c, g = self.config, self._train_generator
+        s_tm1, a_tm1, r_t, s_t, d_t = self.data.batch(c.batch_size, g)
+        # 1. Critics: TD regression on the EMA actor's next action and the target minimum.
+        with torch.no_grad():
+            a_t = self.ema.averaged.sample(s_t, 1, g)[:, 0]
+            y = td_target(r_t, d_t, c.gamma, self._q_min(self.q_target, s_t, a_t))
+        q_loss = ((self.q(s_tm1, a_tm1)[..., 0] - y) ** 2).mean(dim=1).sum()  # sum: members
+        self.q_optimizer.zero_grad(set_to_none=True)
+        q_loss.backward()
+        self.q_optimizer.step()
+        # 2. Actor: behaviour cloning minus the normalised Q of its own (approximate) action.
+        bc_loss = self.actor.loss(s_tm1, a_tm1, g)
+        if c.eta > 0:
+            if c.action_approx == "edp":
+                a_pi = edp_action(self.actor, s_tm1, a_tm1, g)
+            else:
+                a_pi = self.actor.sample(s_tm1, 1, g)[:, 0]
+            q_pi = self._q_min(self.q, s_tm1, a_pi)
+            actor_loss = bc_loss - c.eta * q_pi.mean() / q_pi.abs().mean().detach().clamp_min(1e-6)
+        else:
+            actor_loss = bc_loss
+        self.actor_optimizer.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_optimizer.step()
+        self.ema.update(self.actor)
+        self.q_target.polyak_update_(self.q, c.polyak)
+        self.trained_steps += 1
+        return {
+            "train/critic_loss": q_loss.item(),
+            "train/bc_loss": bc_loss.item(),
+            "train/actor_loss": actor_loss.item(),
+        }
+
+    def fit(self, steps: int) -> list[dict[str, float]]:
+        """``steps`` gradient steps; returns the losses of each."""
+        check_int("steps", steps, 1)
+        return [self.update() for _ in range(steps)]
+
+    @torch.no_grad()
+    def choose(self, s: Tensor) -> Tensor:
+        """Actions (B, action_dim) for raw states s (B, obs_dim)."""
+        return self.policy.choose(s)
+
+    def act(self, obs: Any, *, explore: bool = False) -> np.ndarray:
+        s = torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(1, -1)
+        return self.choose(s)[0].numpy().astype(np.float32)
+
+    def seed(self, seed: int | None) -> None:
+        self.policy.seed(seed)
+
+    def reset(self) -> None:
+        """Stateless between steps."""

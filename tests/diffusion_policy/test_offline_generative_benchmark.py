@@ -1,0 +1,30 @@
+"""Smoke run of benchmarks/offline_generative.py on tiny budgets (outputs, not numbers)."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_bandit_benchmark_writes_its_outputs(tmp_path):
+    bench = _load("offline_generative")
+    summary = bench.bandit(tmp_path, seeds=2, steps=4, hidden=8, n_data=50)
+    for name in ("bandit.json", "bandit.md", "bandit_actions.png"):
+        assert (tmp_path / name).exists()
+    expected = {"gaussian_bc", "diffusion_bc", "idql", "diffusion_ql"}
+    expected |= {f"propose_rank_{m}" for m in (1, 2, 5, 10)}
+    assert set(summary) == expected
+    assert json.loads((tmp_path / "bandit.json").read_text())["summary"].keys() == expected
