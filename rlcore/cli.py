@@ -114,8 +114,8 @@ def _cmd_figures(args: argparse.Namespace) -> int:
         return 0 if args.list else 2
     selected: list[str] = []
     for token in args.chapters:
-        if token == "all":  # every figure, chapter by chapter
-            selected.extend(n for ch in sorted(by_chapter) for n in by_chapter[ch])
+        if token == "all":  # every book figure, chapter by chapter (studies run by name)
+            selected.extend(n for ch in sorted(by_chapter) if ch >= 0 for n in by_chapter[ch])
             continue
         match = re.fullmatch(r"(?:ch)?(\d+)", token)
         if match is None:
