@@ -126,7 +126,7 @@ def pendulum_tiers(
     import gymnasium as gym
 
     from rlcore.actor_critic.agent import SAC
-    from rlcore.data import EpisodeDataset, collect
+    from rlcore.data import collect
     from rlcore.loop import run
 
     check_int("steps", steps, 200, hint="At least one 200-step Pendulum episode.")
@@ -144,17 +144,7 @@ def pendulum_tiers(
     #    to expert within a few episodes, and a late update can spoil the final policy)
     probe = SAC(env, seed=seed, **dict(agent_kwargs or {}))
     probe.steps = probe.config.learning_starts  # sample the actor, not uniform actions
-    snapshot_returns = []
-    for i, (_, _, weights) in enumerate(snapshots.items):
-        probe.actor.load_state_dict(weights)
-        returns = run(
-            _SampledPolicy(probe),
-            ENV_ID,
-            episodes=eval_episodes,
-            seed=seed + 10 + i,
-            progress=False,
-        ).returns
-        snapshot_returns.append(float(np.mean(returns)))
+    snapshot_returns = _snapshot_returns(probe, snapshots.items, eval_episodes, seed)
     # 3. random and expert (the best snapshot) tiers; their mean returns are the references
     paths: dict[str, Path] = {}
     random_ds = collect(
@@ -183,24 +173,8 @@ def pendulum_tiers(
     )
     paths["medium"] = out / "medium.npz"
     # 4. medium-replay: the replay buffer's first `step` transitions, in 200-step episodes
-    replay = agent.replay
-    lengths = np.diff(np.r_[0, [s for s, _, _ in snapshots.items if s <= step]]).astype(np.int64)
-    n = int(lengths.sum())
-    ends = np.cumsum(lengths) - 1
-    terminations = np.zeros(n, dtype=bool)
-    terminations[ends] = replay.discount_t[ends] == 0.0
-    truncations = np.zeros(n, dtype=bool)
-    truncations[ends] = ~terminations[ends]
-    replay_ds = EpisodeDataset(
-        observations=replay.obs_tm1[:n].copy(),
-        actions=agent.action_center + agent.action_half * replay.a_tm1[:n],
-        rewards=replay.r_t[:n].astype(np.float64),
-        next_observations=replay.obs_t[:n].copy(),
-        terminations=terminations,
-        truncations=truncations,
-        episode_lengths=lengths,
-        env_id=ENV_ID,
-    )
+    ends_at = [s for s, _, _ in snapshots.items if s <= step]
+    replay_ds = _replay_dataset(agent, np.diff(np.r_[0, ends_at]).astype(np.int64))
     paths["medium-replay"] = replay_ds.save(out / "medium-replay.npz")
     info = {
         "env_id": ENV_ID,
@@ -213,25 +187,73 @@ def pendulum_tiers(
         "snapshot_scores": scores,
         "random_return": r_random,
         "expert_return": r_expert,
-        "tiers": {
-            name: {
-                "steps": ds.n_steps,
-                "episodes": ds.n_episodes,
-                "mean_return": _mean_return(ds),
-                "normalized_score": float(normalized_score(_mean_return(ds), r_random, r_expert)),
-            }
-            for name, ds in (
-                ("random", random_ds),
-                ("medium", medium_ds),
-                ("expert", expert_ds),
-                ("medium-replay", replay_ds),
-            )
-        },
+        "tiers": _tier_summary(
+            {
+                "random": random_ds,
+                "medium": medium_ds,
+                "expert": expert_ds,
+                "medium-replay": replay_ds,
+            },
+            r_random,
+            r_expert,
+        ),
         "training_returns": [float(r) for r in history.returns],
     }
     paths["info"] = out / "tiers.json"
     paths["info"].write_text(json.dumps(info, indent=1))
     return paths
+
+
+def _snapshot_returns(probe: Any, items: list, eval_episodes: int, seed: int) -> list[float]:
+    """Each actor snapshot's mean return over ``eval_episodes`` episodes of its stochastic
+    policy, run through ``probe`` (an agent whose actor takes each snapshot's weights)."""
+    from rlcore.loop import run
+
+    means = []
+    for i, (_, _, weights) in enumerate(items):
+        probe.actor.load_state_dict(weights)
+        policy = _SampledPolicy(probe)
+        returns = run(policy, ENV_ID, episodes=eval_episodes, seed=seed + 10 + i, progress=False)
+        means.append(float(np.mean(returns.returns)))
+    return means
+
+
+def _tier_summary(datasets: dict[str, Any], r_random: float, r_expert: float) -> dict[str, Any]:
+    """Steps, episodes, mean return and D4RL normalised score of each tier."""
+    return {
+        name: {
+            "steps": ds.n_steps,
+            "episodes": ds.n_episodes,
+            "mean_return": _mean_return(ds),
+            "normalized_score": float(normalized_score(_mean_return(ds), r_random, r_expert)),
+        }
+        for name, ds in datasets.items()
+    }
+
+
+def _replay_dataset(agent: Any, lengths: np.ndarray) -> Any:
+    """The replay buffer's first sum(lengths) transitions as an ``EpisodeDataset`` of episodes
+    with these lengths (actions back in the env's units; an episode ends terminated where its
+    stored discount is 0, else truncated)."""
+    from rlcore.data import EpisodeDataset
+
+    replay = agent.replay
+    n = int(lengths.sum())
+    ends = np.cumsum(lengths) - 1
+    terminations = np.zeros(n, dtype=bool)
+    terminations[ends] = replay.discount_t[ends] == 0.0
+    truncations = np.zeros(n, dtype=bool)
+    truncations[ends] = ~terminations[ends]
+    return EpisodeDataset(
+        observations=replay.obs_tm1[:n].copy(),
+        actions=agent.action_center + agent.action_half * replay.a_tm1[:n],
+        rewards=replay.r_t[:n].astype(np.float64),
+        next_observations=replay.obs_t[:n].copy(),
+        terminations=terminations,
+        truncations=truncations,
+        episode_lengths=lengths,
+        env_id=ENV_ID,
+    )
 
 
 def _mean_return(dataset: Any) -> float:
