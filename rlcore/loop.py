@@ -157,63 +157,15 @@ def run(
     Returns:
         The run's History.
     """
-    if episodes is None and steps is None:
-        raise ValueError(
-            "run() needs a budget: pass episodes=N and/or steps=N (positive integers)."
-        )
-    if episodes is not None:
-        check_int("episodes", episodes, 1, hint="Pass a positive number of episodes.")
-    if steps is not None:
-        check_int("steps", steps, 1, hint="Pass a positive number of steps.")
-    if max_episode_steps is not None:
-        check_int("max_episode_steps", max_episode_steps, 1)
-    if not isinstance(agent, Policy):
-        raise TypeError(
-            f"{type(agent).__name__} does not implement the Policy protocol: it needs "
-            "act(obs, *, explore=False), seed(seed) and reset() (see rlcore.protocols)."
-        )
-    is_agent = isinstance(agent, Agent)
-    if learn is None:
-        learn = is_agent
-    elif learn and not is_agent:
-        raise TypeError(
-            f"learn=True needs an Agent with observe(transition); {type(agent).__name__} has none."
-        )
-    if explore is None:
-        explore = learn
-    for cb in callbacks:
-        if not isinstance(cb, Callback):
-            raise TypeError(f"callbacks must be rlcore.Callback instances, got {type(cb).__name__}")
+    learn, explore = _check_run(
+        agent, episodes, steps, max_episode_steps, learn, explore, callbacks
+    )
     saver = _Checkpoints.build(agent, checkpoint_dir, checkpoint_every, resume)
 
     owns_env = isinstance(env, str)
     env = make_env(env, **dict(env_kwargs or {})) if owns_env else make_env(env)
-    history = History(
-        config={
-            "agent": _describe(agent),
-            "env": _env_name(env),
-            "seed": seed,
-            "episodes": episodes,
-            "steps": steps,
-            "learn": learn,
-            "explore": explore,
-        }
-    )
+    history = _start_history(agent, env, seed, episodes, steps, learn, explore, saver, resume)
     loop = _vector_loop if isinstance(env, gym.vector.VectorEnv) else _single_loop
-    if saver.resumed is not None:
-        done = saver.resumed.step
-        if (steps is not None and done >= steps) or (
-            episodes is not None and len(saver.resumed.header["history"]["returns"]) >= episodes
-        ):
-            raise ValueError(
-                f"the checkpoint in {resume} is at step {done} with "
-                f"{len(saver.resumed.header['history']['returns'])} episodes, which already meets "
-                f"the budget (steps={steps}, episodes={episodes}); budgets count from the start "
-                "of the original run, so pass a larger one."
-            )
-        config = history.config
-        history = History.from_dict(saver.resumed.header["history"])
-        history.config = {**config, "resumed_from_step": saver.resumed.step}
     logger = None
     if logdir is not None:
         from rlcore.logger import ScalarLogger
@@ -249,6 +201,86 @@ def run(
             env.close()
     if logdir is not None:
         history.save(logdir)
+    return history
+
+
+def _check_run(
+    agent: Any,
+    episodes: int | None,
+    steps: int | None,
+    max_episode_steps: int | None,
+    learn: bool | None,
+    explore: bool | None,
+    callbacks: Sequence[Callback],
+) -> tuple[bool, bool]:
+    """Validate ``run``'s arguments; return (learn, explore) with their defaults filled in."""
+    if episodes is None and steps is None:
+        raise ValueError(
+            "run() needs a budget: pass episodes=N and/or steps=N (positive integers)."
+        )
+    if episodes is not None:
+        check_int("episodes", episodes, 1, hint="Pass a positive number of episodes.")
+    if steps is not None:
+        check_int("steps", steps, 1, hint="Pass a positive number of steps.")
+    if max_episode_steps is not None:
+        check_int("max_episode_steps", max_episode_steps, 1)
+    if not isinstance(agent, Policy):
+        raise TypeError(
+            f"{type(agent).__name__} does not implement the Policy protocol: it needs "
+            "act(obs, *, explore=False), seed(seed) and reset() (see rlcore.protocols)."
+        )
+    is_agent = isinstance(agent, Agent)
+    if learn is None:
+        learn = is_agent
+    elif learn and not is_agent:
+        raise TypeError(
+            f"learn=True needs an Agent with observe(transition); {type(agent).__name__} has none."
+        )
+    if explore is None:
+        explore = learn
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must be rlcore.Callback instances, got {type(cb).__name__}")
+    return learn, explore
+
+
+def _start_history(
+    agent: Any,
+    env: Any,
+    seed: int | None,
+    episodes: int | None,
+    steps: int | None,
+    learn: bool,
+    explore: bool,
+    saver: Any,
+    resume: str | Path | None,
+) -> History:
+    """A new History, or the checkpoint's when resuming (refused if it already meets the budget)."""
+    history = History(
+        config={
+            "agent": _describe(agent),
+            "env": _env_name(env),
+            "seed": seed,
+            "episodes": episodes,
+            "steps": steps,
+            "learn": learn,
+            "explore": explore,
+        }
+    )
+    if saver.resumed is not None:
+        done = saver.resumed.step
+        if (steps is not None and done >= steps) or (
+            episodes is not None and len(saver.resumed.header["history"]["returns"]) >= episodes
+        ):
+            raise ValueError(
+                f"the checkpoint in {resume} is at step {done} with "
+                f"{len(saver.resumed.header['history']['returns'])} episodes, which already meets "
+                f"the budget (steps={steps}, episodes={episodes}); budgets count from the start "
+                "of the original run, so pass a larger one."
+            )
+        config = history.config
+        history = History.from_dict(saver.resumed.header["history"])
+        history.config = {**config, "resumed_from_step": saver.resumed.step}
     return history
 
 
