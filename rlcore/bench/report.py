@@ -118,28 +118,7 @@ def summarize(out: str | Path) -> dict[str, Any]:
     normalised: dict[str, list[tuple[str, np.ndarray]]] = {}
     for agent, env, _ in suite.cells:
         specs = by_cell[(agent.label, env.label)]
-        scores, histories, done, bad = [], [], 0, 0
-        for spec in specs:
-            status = run_status(out, spec.run_id)
-            if status is None:
-                missing.append(spec.run_id)
-                continue
-            if status["status"] != "done":
-                bad += 1
-                error = (status.get("error") or "").strip().splitlines()
-                failures.append(
-                    {
-                        "run_id": spec.run_id,
-                        "status": status["status"],
-                        "exit_status": status.get("exit_status"),
-                        "error": error[-1] if error else "",
-                    }
-                )
-                continue
-            done += 1
-            histories.append(History.load(out / "runs" / spec.run_id))
-            if status.get("score") is not None:
-                scores.append(float(status["score"]))
+        scores, histories, done, bad = _read_cell(out, specs, missing, failures)
         x = np.asarray(scores, dtype=np.float64)
         seed = _key_seed(suite.name, agent.label, env.label)
         cells.append(
@@ -187,6 +166,36 @@ def summarize(out: str | Path) -> dict[str, Any]:
         "failures": failures,
         "missing": missing,
     }
+
+
+def _read_cell(
+    out: Path, specs: list[RunSpec], missing: list[str], failures: list[dict[str, Any]]
+) -> tuple[list[float], list[History], int, int]:
+    """One cell's finished runs: (scores, histories, runs done, runs failed); appends the run
+    ids with no result to ``missing`` and a record per failed run to ``failures``."""
+    scores, histories, done, bad = [], [], 0, 0
+    for spec in specs:
+        status = run_status(out, spec.run_id)
+        if status is None:
+            missing.append(spec.run_id)
+            continue
+        if status["status"] != "done":
+            bad += 1
+            error = (status.get("error") or "").strip().splitlines()
+            failures.append(
+                {
+                    "run_id": spec.run_id,
+                    "status": status["status"],
+                    "exit_status": status.get("exit_status"),
+                    "error": error[-1] if error else "",
+                }
+            )
+            continue
+        done += 1
+        histories.append(History.load(out / "runs" / spec.run_id))
+        if status.get("score") is not None:
+            scores.append(float(status["score"]))
+    return scores, histories, done, bad
 
 
 def _fmt(value: float | None) -> str:

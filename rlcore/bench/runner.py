@@ -255,31 +255,7 @@ def sweep(
         if skipped:
             log(f"resuming: {skipped} of {len(runs)} runs already done, {len(pending)} to run")
         backend = backend if backend is not None else LocalBackend()
-        fn = functools.partial(execute_run, work_root=str(out / ".work"))
-        if backend.name != "local":
-            fn = functools.partial(execute_run, work_root=None)  # nodes may not share OUT
-        failed: list[str] = []
-        finished = 0
-        with backend:
-            outcomes = backend.map_unordered(fn, [r.to_dict() for r in pending])
-            for i, outcome in outcomes:
-                spec = pending[i]
-                if isinstance(outcome, WorkerDied):
-                    status, files = _crash_status(spec, outcome), {}
-                else:
-                    status, files = outcome["status"], outcome["files"]
-                record(out, spec, status, files)
-                finished += 1
-                if status["status"] != "done":
-                    failed.append(spec.run_id)
-                    detail = status.get("error", "")
-                else:
-                    score = status.get("score")
-                    detail = f"score {score:.4g}" if score is not None else "no finished episode"
-                log(
-                    f"[{skipped + finished}/{len(runs)}] {status['status']:<7} {spec.run_id}: "
-                    f"{detail}"
-                )
+        finished, failed = _execute_pending(out, pending, backend, log, skipped, len(runs))
         shutil.rmtree(out / ".work", ignore_errors=True)  # scratch of workers that died
         wall = time.perf_counter() - t0
         atomic_write_text(
@@ -306,3 +282,38 @@ def sweep(
     return SweepResult(
         out, len(runs), skipped, finished - len(failed), tuple(failed), wall, report_path
     )
+
+
+def _execute_pending(
+    out: Path,
+    pending: list[RunSpec],
+    backend: Backend,
+    log: Callable[[str], None],
+    skipped: int,
+    total: int,
+) -> tuple[int, list[str]]:
+    """Run ``pending`` on ``backend`` (entered and closed here), recording each outcome in
+    ``out`` as it arrives; returns (runs finished, run ids that failed)."""
+    fn = functools.partial(execute_run, work_root=str(out / ".work"))
+    if backend.name != "local":
+        fn = functools.partial(execute_run, work_root=None)  # nodes may not share OUT
+    failed: list[str] = []
+    finished = 0
+    with backend:
+        outcomes = backend.map_unordered(fn, [r.to_dict() for r in pending])
+        for i, outcome in outcomes:
+            spec = pending[i]
+            if isinstance(outcome, WorkerDied):
+                status, files = _crash_status(spec, outcome), {}
+            else:
+                status, files = outcome["status"], outcome["files"]
+            record(out, spec, status, files)
+            finished += 1
+            if status["status"] != "done":
+                failed.append(spec.run_id)
+                detail = status.get("error", "")
+            else:
+                score = status.get("score")
+                detail = f"score {score:.4g}" if score is not None else "no finished episode"
+            log(f"[{skipped + finished}/{total}] {status['status']:<7} {spec.run_id}: {detail}")
+    return finished, failed
