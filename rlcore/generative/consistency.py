@@ -81,8 +81,9 @@ class Consistency:
         dsm_weight: beta of the added denoising term (0: the plain consistency loss).
         weighting: lambda_i, "ict" (1 / (s_{i+1} - s_i)) or "uniform" (1). With i drawn
             uniformly, "ict" puts almost all the weight on the lowest sigmas (on the default
-            40-point grid the first interval weighs 6,300 times the last), so the high-sigma
-            end that one-step sampling starts from learns slowly; "uniform" weighs them alike.
+            40-point grid the first interval weighs 6,300 times the last); "uniform" weighs
+            them alike, but on the navigation policy it distilled far worse (the README), so
+            the low-sigma anchoring matters and "ict" stays the default.
 
     Call :meth:`distill_from` to train by distillation (CD) from a trained ``objectives.edm``
     model and its network; otherwise ``loss`` is consistency training (CT) from data.
