@@ -155,11 +155,12 @@ def navigation_part(seed: int, train_steps: int, episodes: int) -> list[dict]:
     return rows
 
 
-def consistency_part(seeds: list[int], train_steps: int, episodes: int) -> list[dict]:
+def consistency_part(
+    seeds: list[int], train_steps: int, episodes: int, network: NetworkConfig
+) -> list[dict]:
     """Per seed: the EDM teacher (Heun-10) and its consistency student (1, 2 steps), evaluated
     on the same episodes (env seed 1000 + seed) with the same policy seed."""
     rows = []
-    network = NetworkConfig(hidden=128, depth=2)
     config = TrainConfig(train_steps, 128)
     for seed in seeds:
         dataset = collect(ENV_ID, 100, seed=seed)
@@ -262,11 +263,15 @@ def main() -> None:
     parser.add_argument("--consistency-only", action="store_true")
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--episodes", type=int, default=None)
+    parser.add_argument("--hidden", type=int, default=128, help="MLP width (--consistency-only)")
+    parser.add_argument("--depth", type=int, default=2, help="MLP depth (--consistency-only)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.consistency_only:
         seeds = args.seeds or [args.seed]
-        rows = consistency_part(seeds, 3000 if args.full else 800, args.episodes or 100)
+        network = NetworkConfig(hidden=args.hidden, depth=args.depth)
+        steps = 3000 if args.full else 800
+        rows = consistency_part(seeds, steps, args.episodes or 100, network)
         args.out.mkdir(parents=True, exist_ok=True)
         report = consistency_markdown(rows)
         (args.out / "consistency.json").write_text(json.dumps({"rows": rows}, indent=1))
