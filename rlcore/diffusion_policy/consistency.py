@@ -59,17 +59,29 @@ def consistency_policy(
     network: NetworkConfig = DEFAULT_NETWORK,
     steps: int = 1,
     bins: int = 40,
+    target_ema: float = 0.0,
+    dsm_weight: float = 0.0,
+    weighting: Literal["ict", "uniform"] = "ict",
+    init_from_teacher: bool = True,
     seed: int | None = 0,
 ) -> ActionChunkPolicy:
     """Consistency Policy: distilled from an EDM ``teacher`` policy (CD) or trained from the
     data (CT, ``teacher=None``); ``steps`` network calls per chunk; untrained until ``fit``.
 
     With a teacher, ``chunk`` and the normalisers are the teacher's (the student models the
-    same normalised chunks given the same histories).
+    same normalised chunks given the same histories), and with ``init_from_teacher`` (the
+    default, as Consistency Policy recommends) the student starts from the teacher's EMA
+    weights, which needs ``network`` equal to the teacher's. ``bins``, ``target_ema``,
+    ``dsm_weight`` and ``weighting`` are ``objectives.consistency``'s N, mu, beta and lambda_i.
     """
     steps = check_int("steps", steps, 1, hint="Consistency sampling uses 1 or 2 steps.")
     if teacher is None:
-        kwargs = {"bins": bins}
+        kwargs = {
+            "bins": bins,
+            "target_ema": target_ema,
+            "dsm_weight": dsm_weight,
+            "weighting": weighting,
+        }
         return _build(
             "objectives.consistency", dataset, kwargs, chunk, network, SamplingConfig(steps), seed
         )
@@ -83,6 +95,9 @@ def consistency_policy(
     edm = teacher.model
     kwargs = {
         "bins": bins,
+        "target_ema": target_ema,
+        "dsm_weight": dsm_weight,
+        "weighting": weighting,
         "sigma_data": edm.sigma_data,
         "sigma_min": edm.sigma_min,
         "sigma_max": edm.sigma_max,
@@ -98,4 +113,12 @@ def consistency_policy(
         seed=seed,
     )
     student.model.distill_from(edm, teacher.ema_net)
+    if init_from_teacher:
+        if network != teacher.network:
+            raise ValueError(
+                "init_from_teacher needs the student's network config to equal the teacher's "
+                f"({teacher.network}); pass network=teacher.network or init_from_teacher=False."
+            )
+        student.net.load_state_dict(teacher.ema_net.state_dict())
+        student.ema_net.load_state_dict(teacher.ema_net.state_dict())
     return student

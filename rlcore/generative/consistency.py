@@ -13,13 +13,22 @@ with EDM's scalings, Appendix C):
 On the Karras grid sigma_min = s_1 < ... < s_N = sigma_max (``bins`` = N) the loss is, with
 i ~ U{1..N-1}, z ~ N(0, I), x_{i+1} = x_0 + s_{i+1} z,
 
-    lambda_i d(f_theta(x_{i+1}, s_{i+1}), stopgrad f_theta(x_hat_i, s_i)),   lambda_i = 1 / (s_{i+1} - s_i),
+    lambda_i d(f_theta(x_{i+1}, s_{i+1}), stopgrad f_theta(x_hat_i, s_i)),
+    lambda_i = 1 / (s_{i+1} - s_i) (``weighting="ict"``, Song & Dhariwal 2023) or 1 (``"uniform"``,
+    Song et al. 2023, used for CD),
 
 where x_hat_i is x_0 + s_i z for CT (Song et al., Algorithm 3) or one Heun step of the teacher's
 ODE from x_{i+1} to s_i for CD (Algorithm 2), and d is the pseudo-Huber distance
-sqrt(||a - b||^2 + c^2) - c with c = 0.00054 sqrt(dim) (Song & Dhariwal 2023, §3.3). The target
-uses the current weights without gradient (theta^- = theta, their §3.2), so the loss fits the
-``GenerativeModel`` protocol.
+sqrt(||a - b||^2 + c^2) - c with c = 0.00054 sqrt(dim) (Song & Dhariwal 2023, §3.3). By default
+the target uses the current weights without gradient (theta^- = theta, their §3.2), so the loss
+fits the ``GenerativeModel`` protocol; ``target_ema`` = mu > 0 keeps a target copy
+theta^- <- mu theta^- + (1 - mu) theta instead (Song et al. 2023, Algorithm 2: mu = 0.95 for CD).
+
+``dsm_weight`` = beta adds Consistency Policy's denoising term (Prasad et al. 2024, eq. 8: the
+consistency loss plus beta times denoising score matching), the EDM loss of f used as a denoiser
+at the same noise level: beta lambda_EDM(s_{i+1}) ||f_theta(x_{i+1}, s_{i+1}) - x_0||^2 / dim,
+lambda_EDM = (sigma^2 + sd^2) / (sigma sd)^2. It anchors f to the data at every sigma while the
+consistency term propagates the boundary condition up the grid.
 
 Sampling (Algorithm 1): x = sigma_max z, x_0 = f(x, sigma_max); each further step re-noises to
 the next sigma of the sampling grid and applies f again.
@@ -27,18 +36,19 @@ the next sigma of the sampling grid and applies f again.
 
 from __future__ import annotations
 
+import copy
 import math
-from typing import Any
+from typing import Any, Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from rlcore.generative import _checks
 from rlcore.generative.edm import EDM, karras_sigmas, sigma_to_time
 from rlcore.generative.guidance import drop_condition, null_condition
 from rlcore.generative.protocols import DenoiserFn
 from rlcore.registry import export
-from rlcore.validation import check_int, check_range
+from rlcore.validation import check_choice, check_int, check_range
 
 __all__ = ["Consistency", "consistency_scalings", "pseudo_huber"]
 
@@ -67,6 +77,13 @@ class Consistency:
         sigma_data, sigma_min, sigma_max, rho: the EDM parametrisation and Karras grid.
         bins: N, the number of grid points of the training discretisation (>= 2).
         sample_steps: default number of sampling steps (1 or more).
+        target_ema: mu of the target network (0: theta^- = theta, the iCT choice).
+        dsm_weight: beta of the added denoising term (0: the plain consistency loss).
+        weighting: lambda_i, "ict" (1 / (s_{i+1} - s_i)) or "uniform" (1). With i drawn
+            uniformly, "ict" puts almost all the weight on the lowest sigmas (on the default
+            40-point grid the first interval weighs 6,300 times the last); "uniform" weighs
+            them alike, but on the navigation policy it distilled far worse (the README), so
+            the low-sigma anchoring matters and "ict" stays the default.
 
     Call :meth:`distill_from` to train by distillation (CD) from a trained ``objectives.edm``
     model and its network; otherwise ``loss`` is consistency training (CT) from data.
@@ -81,6 +98,9 @@ class Consistency:
         bins: int = 40,
         sample_steps: int = 1,
         cond_dropout_trained: bool = False,
+        target_ema: float = 0.0,
+        dsm_weight: float = 0.0,
+        weighting: Literal["ict", "uniform"] = "ict",
     ) -> None:
         self.sigma_data = check_range("sigma_data", sigma_data, 0.0, low_open=True)
         self.bins = check_int("bins", bins, 2, hint="the grid needs two points at least.")
@@ -91,7 +111,15 @@ class Consistency:
         sigmas = karras_sigmas(self.bins, self.sigma_min, self.sigma_max, self.rho)[:-1]
         self.grid = sigmas.flip(0)  # (N,) ascending: s_1 = sigma_min ... s_N = sigma_max
         self.cond_dropout_trained = bool(cond_dropout_trained)
+        self.target_ema = check_range(
+            "target_ema", target_ema, 0.0, 1.0, high_open=True,
+            hint="mu in [0, 1); 0 uses the current weights as the target, CD used 0.95.",
+        )  # fmt: skip
+        self.dsm_weight = check_range("dsm_weight", dsm_weight, 0.0, hint="beta >= 0; 0 is off.")
+        self.weighting = check_choice("weighting", weighting, ("ict", "uniform"))
         self.teacher: tuple[EDM, DenoiserFn] | None = None
+        self._target: nn.Module | None = None  # theta^- when target_ema > 0 (training only)
+        self._target_of: object = None  # the network the target copy follows
 
     def distill_from(self, teacher: EDM, teacher_net: DenoiserFn) -> Consistency:
         """Use consistency distillation from an EDM model and its (trained) network."""
@@ -149,9 +177,28 @@ class Consistency:
                 x_hat = x0 + s_i.reshape(shape) * z
             else:
                 x_hat = self._teacher_heun(x_next, s_next, s_i, cond)
-            target = self.consistency_fn(net, x_hat, s_i, cond)
+            target = self.consistency_fn(self._target_net(net), x_hat, s_i, cond)
         pred = self.consistency_fn(net, x_next, s_next, cond)
-        return torch.mean(pseudo_huber(pred, target) / (s_next - s_i))
+        loss = pseudo_huber(pred, target)  # (B,)
+        if self.weighting == "ict":
+            loss = loss / (s_next - s_i)
+        if self.dsm_weight > 0:
+            weight = (s_next**2 + self.sigma_data**2) / (s_next * self.sigma_data) ** 2
+            mse = (pred - x0).flatten(1).pow(2).mean(1)
+            loss = loss + self.dsm_weight * weight * mse
+        return torch.mean(loss)
+
+    @torch.no_grad()
+    def _target_net(self, net: DenoiserFn) -> DenoiserFn:
+        """theta^-: ``net`` itself, or its EMA copy moved once per loss call (mu = target_ema)."""
+        if self.target_ema == 0.0 or not isinstance(net, nn.Module):
+            return net
+        if self._target is None or self._target_of is not net:
+            self._target = copy.deepcopy(net).requires_grad_(False)
+            self._target_of = net
+        for p_target, p in zip(self._target.parameters(), net.parameters()):
+            p_target.lerp_(p.detach(), 1.0 - self.target_ema)
+        return self._target
 
     def _teacher_heun(self, x: Tensor, s_from: Tensor, s_to: Tensor, cond: Tensor | None):
         """One Heun step of the teacher's ODE dx/dsigma = (x - D(x; sigma)) / sigma."""
@@ -209,6 +256,9 @@ class Consistency:
             "bins": self.bins,
             "sample_steps": self.sample_steps,
             "cond_dropout_trained": self.cond_dropout_trained,
+            "target_ema": self.target_ema,
+            "dsm_weight": self.dsm_weight,
+            "weighting": self.weighting,
         }
         return config, {}
 

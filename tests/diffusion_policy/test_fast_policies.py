@@ -68,6 +68,14 @@ def test_consistency_policy_distils_an_edm_teacher_and_is_deterministic(dataset)
         consistency_policy(dataset, teacher=teacher)
     teacher.fit(dataset, QUICK)
     student = consistency_policy(dataset, teacher=teacher, network=SMALL, bins=10)
+    for p, q in zip(student.net.parameters(), teacher.ema_net.parameters()):
+        assert torch.equal(p, q)  # warm start from the teacher (Consistency Policy)
+    cold = consistency_policy(
+        dataset, teacher=teacher, network=SMALL, bins=10, init_from_teacher=False
+    )
+    assert not torch.equal(next(cold.net.parameters()), next(teacher.ema_net.parameters()))
+    with pytest.raises(ValueError, match="init_from_teacher"):
+        consistency_policy(dataset, teacher=teacher, network=NetworkConfig(hidden=16, depth=1))
     student.fit(dataset, QUICK)
     history = _history(dataset, student)
     for steps in (1, 2):

@@ -64,11 +64,54 @@ def test_consistency_training_is_deterministic_and_learns_the_scale():
     assert 0.25 < float(out.std()) < 0.9  # CT from data, a short budget: the right scale
 
 
+def test_dsm_term_adds_the_edm_weighted_denoising_loss():
+    torch.manual_seed(0)
+    net = MLPDenoiser(3, hidden=16, depth=1)
+    x0 = torch.randn(64, 3)
+    plain = Consistency(bins=8)
+    with_dsm = Consistency(bins=8, dsm_weight=2.0)
+    a = plain.loss(net, x0, generator=torch.Generator().manual_seed(3))
+    b = with_dsm.loss(net, x0, generator=torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)  # the loss's draws, in order: i, then z
+    i = torch.randint(7, (64,), generator=g)
+    z = torch.randn(x0.shape, generator=g)
+    s = plain.grid[i + 1].float()
+    with torch.no_grad():
+        pred = plain.consistency_fn(net, x0 + s[:, None] * z, s, None)
+        weight = (s**2 + 0.25) / (s * 0.5) ** 2
+        expected = 2.0 * torch.mean(weight * ((pred - x0) ** 2).mean(1))
+    assert float((b - a).detach()) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_target_ema_follows_the_network_at_rate_mu():
+    torch.manual_seed(0)
+    net = MLPDenoiser(2, hidden=8, depth=1)
+    model = Consistency(bins=5, target_ema=0.75)
+    x0 = torch.randn(8, 2)
+    model.loss(net, x0, generator=torch.Generator().manual_seed(0))
+    before = [p.detach().clone() for p in net.parameters()]
+    for p, q in zip(model._target.parameters(), before):
+        assert torch.equal(p, q)  # the first call copies theta
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    model.loss(net, x0, generator=torch.Generator().manual_seed(0))
+    for p, q in zip(model._target.parameters(), before):
+        torch.testing.assert_close(p, q + 0.25)  # mu old + (1 - mu) new
+    assert not any(p.requires_grad for p in model._target.parameters())
+    restored = Consistency.from_state(*model.state())
+    assert restored.target_ema == 0.75 and restored.dsm_weight == 0.0
+
+
 def test_consistency_bad_input():
     with pytest.raises(ValueError, match="bins"):
         Consistency(bins=1)
     with pytest.raises(ValueError, match="rho"):
         Consistency(rho=0.0)
+    with pytest.raises(ValueError, match="target_ema"):
+        Consistency(target_ema=1.0)
+    with pytest.raises(ValueError, match="dsm_weight"):
+        Consistency(dsm_weight=-1.0)
     with pytest.raises(TypeError, match="objectives.edm"):
         Consistency().distill_from(object(), None)
     with pytest.raises(ValueError, match="sigma_data"):
