@@ -71,13 +71,15 @@ def episode_folds(
 
 
 def _final_estimator(spec: Any) -> Any:
-    if spec is None or spec == "nnls":
+    if spec is None or spec == "convex":
+        return NonNegativeLeastSquares(sum_to_one=True)
+    if spec == "nnls":
         return NonNegativeLeastSquares()
     if spec == "ridge":
         return LeastSquares(alpha=1.0, fit_intercept=True)
     if isinstance(spec, str):
         raise ValueError(
-            f"final_estimator={spec!r} is not one of 'nnls', 'ridge'; or pass a regressor with "
+            f"final_estimator={spec!r} is not one of 'convex', 'nnls', 'ridge'; or pass a regressor with "
             "fit(X, y) and predict(X)."
         )
     return check_regressor(spec, "estimators.stacked_value final_estimator")
