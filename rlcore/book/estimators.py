@@ -6,10 +6,13 @@ value-ensemble study, not of the book; run them with ``rlcore figures boosted_fq
 - ``boosted_fqi``: FQI vs boosted FQI (Tosatto et al. 2017) with the same weak learner (a
   regression tree of depth d on the state index, scikit-learn) on a random finite MDP: error to
   value iteration's Q* per iteration, and after K iterations against the tree depth.
+- ``boosted_fqi_mountain_car``: FQI vs boosted FQI on the book's Mountain Car with its tile
+  coding (ridge least squares per action; the weak model is a heavier ridge): steps to the goal
+  of each iterate's greedy policy.
 - ``stacked_value``: cross-validated stacking vs its best single member on the 5-, 19- and
   1000-state random walks and two random MDPs under a uniform behaviour policy (RMS error to the
-  DP values), for the NNLS meta-learner on returns and the TD meta-learner; plus the
-  calibration of the members' spread.
+  DP values), for the default TD meta-learner and the convex / NNLS meta-learners on returns;
+  plus the calibration of the members' spread.
 - ``opera``: importance sampling, weighted IS, doubly robust, FQE and OPERA's blend on two random
   MDPs: mean squared error to the DP value of the target policy.
 
@@ -366,6 +369,7 @@ def _prediction_tasks(seed: int) -> list[dict[str, Any]]:
                 ("lstd_agg100", LSTDValue(features=fine)),
                 ("lstd0.5_agg100", LSTDValue(features=fine, lambda_=0.5)),
                 ("lstd_agg10", LSTDValue(features=coarse)),
+                ("neural_agg100", neural_critic(1.0, features=fine)),
             ],
         }
     )
@@ -393,34 +397,60 @@ def _tabular_members(n_states: int, gamma: float, coarse: Any) -> list[tuple[str
         ("lstd", LSTDValue(gamma=gamma, n_states=n_states)),
         ("lstd0.5", LSTDValue(gamma=gamma, n_states=n_states, lambda_=0.5)),
         ("lstd_agg", LSTDValue(gamma=gamma, features=coarse)),
+        ("neural", neural_critic(gamma, n_states=n_states)),
     ]
+
+
+def neural_critic(gamma: float, **featurization: Any) -> Any:
+    """The small neural critic member (``estimators.neural_value``, torch): 16 tanh units, 40
+    fitted-TD iterations of 5 Adam steps (learning rate 0.03), cheaper than its defaults (100 x
+    10) so that 30 datasets x 10 folds x 5 tasks fit in minutes on a CPU."""
+    from rlcore.registry import make
+
+    return make(
+        "estimators.neural_value",
+        gamma=gamma,
+        hidden_sizes=(16,),
+        n_iterations=40,
+        steps_per_iteration=5,
+        learning_rate=0.03,
+        **featurization,
+    )
 
 
 def stacking_errors(
     task: dict[str, Any], runs: int, seed: int, cv: int = 10
 ) -> dict[str, np.ndarray]:
-    """(runs,) RMS errors to the true values of every member and of both stacks (``cv`` episode
-    folds), plus the pooled (spread, |error|) pairs of the TD stack for the calibration
-    read-out."""
+    """(runs,) RMS errors to the true values of every member and of three stacks (``cv``
+    episode folds, the same folds and out-of-fold predictions): ``stack`` (the default, TD
+    meta-learner), ``stack_convex`` (convex weights on returns) and ``stack_nnls`` (NNLS on
+    returns, the previous default); plus the pooled (spread, |error|) pairs of the default
+    stack for the calibration read-out."""
+    from rlcore.ensemble.estimators import NonNegativeLeastSquares
+    from rlcore.ensemble.estimators.base import as_steps, episode_returns
+
     v, states = task["v"][task["states"]], task["states"]
     errors: dict[str, list[float]] = {}
     spreads, abs_err = [], []
+
+    def rms(pred: np.ndarray) -> float:
+        return float(np.sqrt(np.mean((pred - v) ** 2)))
+
     for r in range(runs):
         data = policy_episodes(task["model"], task["policy"], task["episodes"], _rng(seed, r))
-        settings = {"gamma": task["gamma"], "cv": cv, "seed": r}
-        stacks = {
-            "stack_nnls": StackedValue(task["members"], **settings),
-            "stack_td": StackedValue(task["members"], meta_target="td", **settings),
-        }
-        for name, stack in stacks.items():
-            stack.fit(data)
-            pred = stack.predict(states)
-            errors.setdefault(name, []).append(float(np.sqrt(np.mean((pred - v) ** 2))))
-        z = stacks["stack_td"].transform(states)  # (n, M) members refit on all data
-        for name, column in zip(stacks["stack_td"].member_names_, z.T):
-            errors.setdefault(name, []).append(float(np.sqrt(np.mean((column - v) ** 2))))
+        stack = StackedValue(task["members"], gamma=task["gamma"], cv=cv, seed=r).fit(data)
+        z = stack.transform(states)  # (n, M) members refit on all data
+        errors.setdefault("stack", []).append(rms(stack.predict(states)))
+        # the returns meta-learners on the same out-of-fold predictions (= StackedValue with
+        # meta_target='returns' and the same seed, without refitting the members)
+        g = episode_returns(as_steps(data, "stacked_value"), task["gamma"])
+        for name, convex in (("stack_convex", True), ("stack_nnls", False)):
+            meta = NonNegativeLeastSquares(sum_to_one=convex).fit(stack.oof_predictions_, g)
+            errors.setdefault(name, []).append(rms(meta.predict(z)))
+        for name, column in zip(stack.member_names_, z.T):
+            errors.setdefault(name, []).append(rms(column))
         spreads.append(member_spread(z.T))
-        abs_err.append(np.abs(stacks["stack_td"].predict(states) - v))
+        abs_err.append(np.abs(stack.predict(states) - v))
     out = {k: np.asarray(e) for k, e in errors.items()}
     out["_spread"], out["_abs_err"] = np.concatenate(spreads), np.concatenate(abs_err)
     return out
@@ -430,23 +460,27 @@ def stacking_errors(
 def stacked_value(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> dict[str, Any]:
     """Stacking vs its best single member on five prediction tasks, 30 datasets each, 10 folds.
 
-    Check: the TD-meta stack's mean RMS error is <= the best member's (chosen in hindsight, by
-    its mean over the datasets) on at least 4 of the 5 tasks (the issue's goal). The NNLS stack
-    on returns (the default) is reported beside it.
+    Members: Monte Carlo, LSTD(0), LSTD(0.5), LSTD on coarse aggregation and a small neural
+    critic (``estimators.neural_value``). Check: the default stack's (TD meta-learner) mean RMS
+    error is <= the best member's (chosen in hindsight, by its mean over the datasets) on at
+    least 4 of the 5 tasks (the issue's goal). The convex and plain NNLS meta-learners on
+    Monte Carlo returns (the previous default) are reported beside it.
     """
     plt = pyplot()
     runs = 3 if quick else 30
     tasks = _prediction_tasks(seed)
     results = {t["name"]: stacking_errors(t, runs, seed) for t in tasks}
     fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 4))
-    wins = {"stack_td": 0, "stack_nnls": 0}
+    stacks = ("stack", "stack_convex", "stack_nnls")
+    wins = dict.fromkeys(stacks, 0)
     lines = []
     for ax, task in zip(axes, tasks):
         res = results[task["name"]]
         names = [n for n in res if not n.startswith("_")]
         means = [res[n].mean() for n in names]
         half = [spread(res[n]) if runs > 1 else 0.0 for n in names]
-        ax.bar(range(len(names)), means, yerr=half, color=["C1", "C2"] + ["C0"] * (len(names) - 2))
+        colors = ["C1", "C2", "C3"] + ["C0"] * (len(names) - 3)
+        ax.bar(range(len(names)), means, yerr=half, color=colors)
         ax.set_xticks(range(len(names)), names, rotation=60, ha="right")
         ax.set(title=task["name"], ylabel="RMS error to DP values")
         members = [n for n in names if not n.startswith("stack")]
@@ -455,23 +489,27 @@ def stacked_value(out_dir: str | Path, *, quick: bool = False, seed: int = 0) ->
             wins[stack] += int(res[stack].mean() <= res[best].mean())
         cal = calibration(res["_spread"], res["_abs_err"])
         lines.append(
-            f"{task['name']}: best member {best} {res[best].mean():.4f}, stack_td "
-            f"{res['stack_td'].mean():.4f}, stack_nnls {res['stack_nnls'].mean():.4f}; member "
-            f"spread vs stack error: Spearman {cal.spearman:.2f}, coverage(1 spread) "
-            f"{cal.coverage[1.0]:.2f} (Gaussian 0.68)"
+            f"{task['name']}: best member {best} {res[best].mean():.4f}; "
+            + ", ".join(f"{n} {res[n].mean():.4f}" for n in (*stacks, *members) if n != best)
+            + f"; member spread vs stack error: Spearman {cal.spearman:.2f}, coverage(1 "
+            f"spread) {cal.coverage[1.0]:.2f} (Gaussian 0.68)"
         )
     png = save(fig, out_dir, "stacked_value")
     checks = {
-        "td_stack_at_most_best_member_on_4_of_5": within(wins["stack_td"], 4, len(tasks)),
+        "stack_at_most_best_member_on_4_of_5": within(wins["stack"], 4, len(tasks)),
     }
     notes = [
-        f"{runs} datasets per task, 10 episode folds; the stack wins (<= best member) on {wins['stack_td']}/5 "
-        f"tasks with the TD meta-learner and {wins['stack_nnls']}/5 with NNLS on returns.",
+        f"{runs} datasets per task, 10 episode folds; the stack wins (<= best member) on "
+        f"{wins['stack']}/5 tasks with the default TD meta-learner, {wins['stack_convex']}/5 "
+        f"with convex weights on returns and {wins['stack_nnls']}/5 with NNLS on returns.",
         *lines,
-        "NNLS on Monte Carlo returns loses on the walks: few episodes carry the signal (every "
-        "step of an episode shares one outcome), so the out-of-fold predictions are noisy "
-        "regressors and their weights shrink towards zero (errors-in-variables attenuation). "
-        "The TD meta-learner fits the weights to one-step targets instead.",
+        "The meta-learners on Monte Carlo returns lose on the walks: few episodes carry the "
+        "signal (every step of an episode shares one outcome), so the target is noisy, and the "
+        "out-of-fold predictions are noisy regressors whose free weights shrink towards zero "
+        "(errors-in-variables attenuation; the convex constraint removes the shrinkage but not "
+        "the noise). The TD meta-learner fits the weights to one-step targets instead. The "
+        "default was chosen on a development seed (seed 1, 6 datasets per task), not on this "
+        "evaluation (seed 0).",
     ]
     return result("stacked_value", "Stacking vs the best single member", [png], checks, notes)
 

@@ -8,7 +8,9 @@ behaviour policy): for k = 1..K,
     v_k = argmin_theta (1/N) sum_t (v_theta(S_t) - y_t)^2   (``steps_per_iteration`` Adam steps
                                                              on the full batch, warm-started)
 
-with gamma_t = gamma (1 - terminated_t) (a terminal S_{t+1} is never evaluated). v_theta is an
+with gamma_t = gamma (1 - terminated_t) (a terminal S_{t+1} is never evaluated). The loss is
+computed on the distinct inputs weighted by their counts with their rows' mean target (the same
+gradient as the full batch; tabular and aggregated features have few distinct inputs). v_theta is an
 MLP on the state features x(s) (one-hot from ``n_states``, a ``features.*`` map, or the raw
 observations): hidden layers of ``hidden_sizes`` units with tanh or ReLU, a linear output.
 
@@ -73,7 +75,9 @@ class NeuralValue(Estimator):
 
     Attributes:
         coefs_: list of (in, out) weight arrays. intercepts_: list of (out,) biases.
-        n_iter_: iterations run. loss_: (K,) the last training loss of each iteration.
+        n_iter_: iterations run. loss_: (K,) the last training loss of each iteration, computed
+            on the distinct inputs (the full-batch TD loss minus the within-input variance of
+            the targets, which has the same gradient).
     """
 
     _fitted = ("coefs_", "intercepts_", "n_iter_", "loss_")
@@ -130,7 +134,17 @@ class NeuralValue(Estimator):
         live = ~steps.terminations  # a terminal S_{t+1} needs no features: its value is 0
         x_t = np.zeros_like(x_tm1)
         x_t[live] = featurize(steps.next_observations[live], self.n_states, self.features, what)
-        x_tm1_, x_t_ = torch.from_numpy(x_tm1), torch.from_numpy(x_t)
+        # The full-batch loss (1/N) sum_t (v(S_t) - y_t)^2 equals, up to a constant, the loss on
+        # the distinct inputs u weighted by their frequency n_u / N with the mean target of
+        # their rows: the same gradient at the cost of the distinct rows (few when tabular).
+        u_tm1, row_to_u = np.unique(x_tm1, axis=0, return_inverse=True)
+        u_t, row_to_u_t = np.unique(x_t, axis=0, return_inverse=True)
+        row_to_u, row_to_u_t = row_to_u.reshape(-1), row_to_u_t.reshape(-1)
+        counts = np.bincount(row_to_u, minlength=u_tm1.shape[0]).astype(np.float64)
+        x_tm1_, x_t_ = torch.from_numpy(u_tm1), torch.from_numpy(u_t)
+        freq = torch.from_numpy(counts / steps.n_steps)
+        inverse, inverse_t = torch.from_numpy(row_to_u), torch.from_numpy(row_to_u_t)
+        counts_ = torch.from_numpy(counts)
         r_t = torch.from_numpy(steps.rewards)
         discount_t = torch.from_numpy(steps.discounts(self.gamma))
         generator = torch.Generator().manual_seed(int(self.seed))
@@ -145,10 +159,13 @@ class NeuralValue(Estimator):
         )
         losses = []
         for _ in range(self.n_iterations):
-            with torch.no_grad():
-                y = r_t + discount_t * _forward(x_t_, coefs, intercepts, self.activation)
+            with torch.no_grad():  # y_t per row, then its mean over the rows of each input
+                v_t = _forward(x_t_, coefs, intercepts, self.activation)[inverse_t]
+                y = r_t + discount_t * v_t
+                y_mean = torch.zeros_like(counts_).index_add_(0, inverse, y) / counts_
             for _ in range(self.steps_per_iteration):
-                loss = torch.mean((_forward(x_tm1_, coefs, intercepts, self.activation) - y) ** 2)
+                v = _forward(x_tm1_, coefs, intercepts, self.activation)
+                loss = torch.sum(freq * (v - y_mean) ** 2)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
