@@ -110,8 +110,10 @@ def test_meta_learner_recovers_known_weights():
     np.testing.assert_allclose(stack.predict(x[:5]), z @ stack.final_estimator_.coef_)
     ridge = StackedValue(members, final_estimator="ridge").fit(_one_step_episodes(x, g))
     assert abs(ridge.weights_["sq"] - 0.7) < 0.05
-    td = StackedValue(members, meta_target="td").fit(_one_step_episodes(x, g))
-    assert abs(td.weights_["sin"] - 0.3) < 0.03 and abs(td.weights_["sq"] - 0.7) < 0.03
+    for target, final in (("td", "lstd"), ("returns", None), ("returns", "nnls")):
+        other = StackedValue(members, meta_target=target, final_estimator=final)
+        w = other.fit(_one_step_episodes(x, g)).weights_
+        assert abs(w["sin"] - 0.3) < 0.03 and abs(w["sq"] - 0.7) < 0.03, (target, final)
 
 
 def test_convex_meta_learner_against_a_brute_force_search_on_the_simplex():
@@ -138,7 +140,7 @@ def test_fitted_td_meta_with_least_squares_converges_to_the_lstd_meta():
     env = gym.make("rlcore/RandomWalk-v0", n_states=5)
     data = policy_episodes(FiniteMDP.from_env(env), np.ones((7, 1)), 40, seed=2)
     members = [MCValue(n_states=7), LSTDValue(n_states=7, lambda_=0.5)]
-    lstd = StackedValue(members, cv=4).fit(data)  # the default: TD target, LSTD closed form
+    lstd = StackedValue(members, cv=4, final_estimator="lstd").fit(data)  # the closed form
     fitted = StackedValue(members, cv=4, final_estimator=LeastSquares(alpha=0.0)).fit(data)
     np.testing.assert_allclose(
         fitted.final_estimator_.coef_, lstd.final_estimator_.coef_, atol=1e-5
@@ -184,6 +186,8 @@ def test_stacking_bad_input():
         StackedValue([object()], cv=2).fit(data)
     with pytest.raises(ValueError, match="meta_target='mc'"):
         StackedValue([MCValue()], cv=2, meta_target="mc").fit(data)
+    with pytest.raises(ValueError, match="'lstd' is a TD meta-learner"):
+        StackedValue([MCValue()], cv=2, meta_target="returns", final_estimator="lstd").fit(data)
     with pytest.raises(ValueError, match="'convex', 'nnls', 'ridge'"):
         StackedValue([MCValue()], cv=2, final_estimator="lasso").fit(data)
     with pytest.raises(NotFittedError):
