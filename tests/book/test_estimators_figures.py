@@ -64,7 +64,15 @@ def test_stacking_pieces_on_the_five_state_walk():
     task = study._prediction_tasks(0)[0]
     assert task["name"] == "walk5"
     res = study.stacking_errors(task, 1, seed=0)
-    assert {"stack", "stack_lstd", "stack_returns", "stack_no_neural", "mc", "lstd", "neural"} <= set(res)
+    assert {
+        "stack",
+        "stack_lstd",
+        "stack_returns",
+        "stack_no_neural",
+        "mc",
+        "lstd",
+        "neural",
+    } <= set(res)
     assert res["_spread"].shape == res["_abs_err"].shape == (5,)
 
 
