@@ -1,13 +1,25 @@
 """The value-ensemble study "stacked_value", computed by rlcore.book.estimators.stacked_value.
 
     python benchmarks/estimators_stacked_value.py --out DIR [--quick] [--seed N]
+
+BLAS and torch (the neural critic member) run on one thread: the problems are small, and on a
+shared machine more threads are slower, not faster.
 """
 
-import argparse
-import json
+import os
 
-from rlcore.book.estimators import stacked_value
-from rlcore.book.report import write_summary
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+
+import torch  # noqa: E402
+
+from rlcore.book.estimators import stacked_value  # noqa: E402
+from rlcore.book.report import write_summary  # noqa: E402
+
+torch.set_num_threads(1)
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)

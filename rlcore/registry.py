@@ -144,6 +144,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.ensemble.estimators.stacking",
         "rlcore.ensemble.estimators.ope",
         "rlcore.ensemble.calibration",
+        "rlcore.ensemble.estimators.neural",
     ),
     "sdes": ("rlcore.generative.sde",),
     "flows": ("rlcore.generative.flows.models", "rlcore.generative.flows.cnf"),

@@ -6,10 +6,13 @@ value-ensemble study, not of the book; run them with ``rlcore figures boosted_fq
 - ``boosted_fqi``: FQI vs boosted FQI (Tosatto et al. 2017) with the same weak learner (a
   regression tree of depth d on the state index, scikit-learn) on a random finite MDP: error to
   value iteration's Q* per iteration, and after K iterations against the tree depth.
+- ``boosted_fqi_mountain_car``: FQI vs boosted FQI on the book's Mountain Car with its tile
+  coding (ridge least squares per action; the weak model is a heavier ridge): steps to the goal
+  of each iterate's greedy policy.
 - ``stacked_value``: cross-validated stacking vs its best single member on the 5-, 19- and
   1000-state random walks and two random MDPs under a uniform behaviour policy (RMS error to the
-  DP values), for the NNLS meta-learner on returns and the TD meta-learner; plus the
-  calibration of the members' spread.
+  DP values), for the default TD meta-learner and the convex / NNLS meta-learners on returns;
+  plus the calibration of the members' spread.
 - ``opera``: importance sampling, weighted IS, doubly robust, FQE and OPERA's blend on two random
   MDPs: mean squared error to the DP value of the target policy.
 
@@ -130,6 +133,201 @@ def boosted_fqi(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> d
     return result("boosted_fqi", "FQI vs boosted FQI: error to Q*", [png], checks, notes)
 
 
+# -- 1b. FQI vs boosted FQI on Mountain Car ------------------------------------------------------
+def mountain_car_transitions(n_samples: int, rng: np.random.Generator) -> Any:
+    """``n_samples`` one-step transitions of Mountain Car from states drawn uniformly over the
+    tiled box (position in [-1.2, 0.5), velocity in [-0.07, 0.07]) with uniform random actions:
+    the batch of Ernst, Geurts & Wehenkel (2005, §5.1), each row its own one-step episode."""
+    from rlcore.approximation.mountain_car import TILING_HIGH, TILING_LOW, mountain_car_step
+    from rlcore.data import EpisodeDataset
+
+    s = rng.uniform(TILING_LOW, TILING_HIGH, size=(n_samples, 2))
+    a = rng.integers(3, size=n_samples)
+    s2, r, term = mountain_car_step(s, a)
+    return EpisodeDataset(s, a, r, s2, term, ~term, np.ones(n_samples, np.int64))
+
+
+def greedy_steps(
+    weights: np.ndarray, coder: Any, starts: np.ndarray, cap: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Steps to the goal of the greedy policies of P linear Q functions on tile features, all
+    rolled out together (``rlcore.book.ch10.greedy_rollout`` for many policies at once).
+
+    Q_p(s, a) = sum over the active tiles i of s of weights[p, i, a]; ties go to the lowest
+    action. An episode not at the goal after ``cap`` steps counts as ``cap``.
+
+    Args:
+        weights: (P, n_features, 3). starts: (k, 2) start states. cap: step limit.
+
+    Returns:
+        (P,) mean steps over the starts and (P,) the fraction of starts that reached the goal.
+    """
+    from rlcore.approximation.mountain_car import mountain_car_step
+
+    P, k = weights.shape[0], len(starts)
+    policy = np.repeat(np.arange(P), k)
+    s = np.tile(np.asarray(starts, dtype=np.float64), (P, 1))
+    steps, live = np.zeros(P * k, np.int64), np.ones(P * k, bool)
+    for _ in range(cap):
+        idx = np.flatnonzero(live)
+        if idx.size == 0:
+            break
+        q = weights[policy[idx][:, None], coder(s[idx])].sum(axis=1)  # (n, 3)
+        s[idx], _, term = mountain_car_step(s[idx], np.argmax(q, axis=1))
+        steps[idx] += 1
+        live[idx[term]] = False
+    return steps.reshape(P, k).mean(axis=1), (~live).reshape(P, k).mean(axis=1)
+
+
+def mountain_car_curves(
+    settings: dict[str, Any], data: Any, K: int, every: int
+) -> dict[str, np.ndarray]:
+    """Weights (n_evals, d, 3) of FQI with a light ridge, FQI with a heavy ridge (the weak
+    learner) and boosted FQI with the heavy ridge, after iterations every, 2 every, ..., K."""
+    from rlcore.ensemble.estimators import LeastSquares
+
+    def coef(regressors: Any) -> np.ndarray:
+        return np.stack([r.coef_ for r in regressors], axis=1)  # (d, 3)
+
+    out = {}
+    for name, alpha in (("fqi", settings["alpha"]), ("fqi_weak", settings["weak_alpha"])):
+        kept: list[np.ndarray] = []
+
+        def keep(k: int, est: Any, kept: list[np.ndarray] = kept) -> None:
+            if k % every == 0:
+                kept.append(coef(est.regressors_))
+
+        FQI(regressor=LeastSquares(alpha=alpha), n_iterations=K, **settings["q"]).fit(
+            data, monitor=keep
+        )
+        out[name] = np.stack(kept)
+    boosted = BoostedFQI(
+        regressor=LeastSquares(alpha=settings["weak_alpha"]), n_estimators=K, **settings["q"]
+    ).fit(data)
+    cumulative = np.cumsum([coef(stage) for stage in boosted.estimators_], axis=0)
+    out["boosted_weak"] = cumulative[every - 1 :: every] * boosted.learning_rate
+    return out
+
+
+def effective_df(data: Any, coder: Any, alpha: float) -> float:
+    """Effective degrees of freedom of ridge regression per action, averaged over the actions:
+    df(alpha) = sum_i lambda_i / (lambda_i + alpha), lambda_i the eigenvalues of X_a^T X_a
+    (Hastie, Tibshirani & Friedman (2009) eq. 3.50): the complexity of one iteration's model."""
+    from rlcore.approximation.features import dense_features
+
+    x = dense_features(coder(data.observations), coder.n_features)
+    dfs = []
+    for a in range(3):
+        lam = np.linalg.eigvalsh(x[data.actions == a].T @ x[data.actions == a])
+        dfs.append(float(np.sum(lam / (lam + alpha))))
+    return float(np.mean(dfs))
+
+
+@export("figures.boosted_fqi_mountain_car")
+def boosted_fqi_mountain_car(
+    out_dir: str | Path, *, quick: bool = False, seed: int = 0
+) -> dict[str, Any]:
+    """FQI vs boosted FQI on the book's Mountain Car (Example 10.1) with its tile coding (8
+    tilings of 8 x 8, ``rlcore.book.ch10.mountain_car_tiles``), 10 datasets.
+
+    Each dataset: uniform states over the tiled box and uniform random actions, one step each
+    (Ernst et al. 2005). gamma = 0.99, one ridge least-squares regressor per action on the tile
+    features. Three learners: FQI with a light ridge (alpha = 1), FQI with a heavy ridge
+    (alpha = 100: the weak, simpler per-iteration model, measured by its effective degrees of
+    freedom), boosted FQI with that weak model. Curve: steps to the goal of each iterate's
+    greedy policy from 10 start states spread over the book's start interval (cap 1000).
+
+    Checks: the final greedy policies of FQI and of boosted FQI reach the goal within the cap
+    from at least 90% of the (dataset, start) pairs (an iterate can still oscillate between
+    iterations; the reached fractions are in the notes); boosted FQI with the
+    weak model reaches FQI's steps (its mean is at most FQI's plus the spread); FQI with the
+    same weak model does not (its steps exceed boosted FQI's by more than the gap's spread:
+    the gap minus its spread is >= 0).
+    """
+    from rlcore.book.ch10 import mountain_car_tiles
+
+    plt = pyplot()
+    runs, K, n_samples, every = (2, 150, 5000, 15) if quick else (10, 200, 20000, 5)
+    cap = 1000
+    coder = mountain_car_tiles()
+    settings = {"alpha": 1.0, "weak_alpha": 100.0}
+    settings["q"] = {"n_actions": 3, "gamma": 0.99, "features": coder}
+    starts = np.stack([np.linspace(-0.6, -0.4, 10), np.zeros(10)], axis=-1)
+    steps: dict[str, list[np.ndarray]] = {}
+    reached: dict[str, list[float]] = {}
+    for r in range(runs):
+        data = mountain_car_transitions(n_samples, _rng(seed, 200 + r))
+        if r == 0:
+            df = {
+                a: effective_df(data, coder, a) for a in (settings["alpha"], settings["weak_alpha"])
+            }
+        for name, w in mountain_car_curves(settings, data, K, every).items():
+            mean_steps, frac = greedy_steps(w, coder, starts, cap)
+            steps.setdefault(name, []).append(mean_steps)
+            reached.setdefault(name, []).append(float(frac[-1]))
+    curves = {name: np.stack(v) for name, v in steps.items()}  # (R, K // every)
+    labels = {
+        "fqi": f"FQI, ridge alpha={settings['alpha']:g} (df {df[settings['alpha']]:.0f})",
+        "fqi_weak": f"FQI, ridge alpha={settings['weak_alpha']:g} (df "
+        f"{df[settings['weak_alpha']]:.0f})",
+        "boosted_weak": f"boosted FQI, ridge alpha={settings['weak_alpha']:g}",
+    }
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    x = np.arange(every, K + 1, every)
+    for name, label in labels.items():
+        band(ax, x, curves[name], label)
+    ax.set(
+        xlabel="iteration k",
+        ylabel=f"steps to goal of the greedy policy (cap {cap})",
+        title="Mountain Car, tile coding: FQI vs boosted FQI",
+        yscale="log",
+    )
+    ax.legend()
+    png = save(fig, out_dir, "boosted_fqi_mountain_car")
+    final = {name: c[:, -1] for name, c in curves.items()}
+    gap = final["fqi_weak"] - final["boosted_weak"]
+    tol = spread(final["boosted_weak"] - final["fqi"]) if runs > 1 else 0.0
+    checks = {
+        "fqi_and_boosted_reach_the_goal_from_90_percent": within(
+            min(float(np.mean(reached["fqi"])), float(np.mean(reached["boosted_weak"]))), 0.9, 1.0
+        ),
+        "boosted_weak_reaches_fqi_steps": within(
+            float(final["boosted_weak"].mean()), 0.0, float(final["fqi"].mean()) + tol
+        ),
+        # the gap (weak FQI minus boosted) less its own spread must be >= 0
+        "fqi_weak_does_not": within(
+            float(gap.mean()) - (spread(gap) if runs > 1 else 0.0), 0.0, float(cap)
+        ),
+    }
+    table = ", ".join(
+        f"{name} {final[name].mean():.1f} (goal reached from {np.mean(reached[name]):.0%} of "
+        "starts)"
+        for name in labels
+    )
+    notes = [
+        f"{runs} datasets of {n_samples} transitions, {K} iterations, gamma 0.99, starts x in "
+        f"[-0.6, -0.4] (10 evenly spaced), v = 0; mean steps to goal after {K} iterations: "
+        f"{table}; lowest fraction of starts reached on one dataset: "
+        + ", ".join(f"{name} {np.min(reached[name]):.0%}" for name in labels)
+        + ".",
+        f"Effective degrees of freedom of one iteration's ridge model per action (of "
+        f"{coder.n_features} tile features): {df[settings['alpha']]:.0f} at alpha="
+        f"{settings['alpha']:g}, {df[settings['weak_alpha']]:.0f} at alpha="
+        f"{settings['weak_alpha']:g}. FQI with the heavy ridge shrinks every backup, which acts "
+        "as a smaller discount: far from the goal its values flatten and the greedy policy "
+        "stalls. Boosting fits each stage to the Bellman residual of the sum, so the shrinkage "
+        "applies to the residual only; its fixed point (X^T (T Q - Q) = 0 per action) is the "
+        "unregularised projected fixed point, which the light-ridge FQI approaches too.",
+    ]
+    return result(
+        "boosted_fqi_mountain_car",
+        "Mountain Car: FQI vs boosted FQI, steps to goal",
+        [png],
+        checks,
+        notes,
+    )
+
+
 # -- 2. stacking ---------------------------------------------------------------------------------------
 def _prediction_tasks(seed: int) -> list[dict[str, Any]]:
     """The five prediction tasks (the 5- and 19-state walks, the 1000-state walk, two random
@@ -173,6 +371,7 @@ def _prediction_tasks(seed: int) -> list[dict[str, Any]]:
                 ("lstd_agg100", LSTDValue(features=fine)),
                 ("lstd0.5_agg100", LSTDValue(features=fine, lambda_=0.5)),
                 ("lstd_agg10", LSTDValue(features=coarse)),
+                ("neural_agg100", neural_critic(1.0, features=fine)),
             ],
         }
     )
@@ -200,34 +399,70 @@ def _tabular_members(n_states: int, gamma: float, coarse: Any) -> list[tuple[str
         ("lstd", LSTDValue(gamma=gamma, n_states=n_states)),
         ("lstd0.5", LSTDValue(gamma=gamma, n_states=n_states, lambda_=0.5)),
         ("lstd_agg", LSTDValue(gamma=gamma, features=coarse)),
+        ("neural", neural_critic(gamma, n_states=n_states)),
     ]
+
+
+def neural_critic(gamma: float, **featurization: Any) -> Any:
+    """The small neural critic member (``estimators.neural_value``, torch): 16 tanh units, 40
+    fitted-TD iterations of 5 Adam steps (learning rate 0.03), cheaper than its defaults (100 x
+    10) so that 30 datasets x 10 folds x 5 tasks fit in minutes on a CPU."""
+    from rlcore.registry import make
+
+    return make(
+        "estimators.neural_value",
+        gamma=gamma,
+        hidden_sizes=(16,),
+        n_iterations=40,
+        steps_per_iteration=5,
+        learning_rate=0.03,
+        **featurization,
+    )
+
+
+STACKS = ("stack", "stack_lstd", "stack_returns")
 
 
 def stacking_errors(
     task: dict[str, Any], runs: int, seed: int, cv: int = 10
 ) -> dict[str, np.ndarray]:
-    """(runs,) RMS errors to the true values of every member and of both stacks (``cv`` episode
-    folds), plus the pooled (spread, |error|) pairs of the TD stack for the calibration
-    read-out."""
+    """(runs,) RMS errors to the true values of every member and of the stacks, all on the same
+    ``cv`` episode folds and out-of-fold predictions (``rlcore.ensemble.estimators.stacking.
+    fit_meta`` on them equals ``StackedValue`` with that meta-learner and seed): ``stack`` (the
+    default: NNLS on TD targets), ``stack_lstd`` (LSTD on TD targets), ``stack_returns``
+    (convex weights on Monte Carlo returns), and ``stack_no_neural`` (the default without the
+    neural member's column); plus the pooled (spread, |error|) pairs of the default stack for
+    the calibration read-out."""
+    from rlcore.ensemble.estimators.base import as_steps
+    from rlcore.ensemble.estimators.stacking import fit_meta
+
     v, states = task["v"][task["states"]], task["states"]
     errors: dict[str, list[float]] = {}
     spreads, abs_err = [], []
+
+    def rms(pred: np.ndarray) -> float:
+        return float(np.sqrt(np.mean((pred - v) ** 2)))
+
     for r in range(runs):
         data = policy_episodes(task["model"], task["policy"], task["episodes"], _rng(seed, r))
-        settings = {"gamma": task["gamma"], "cv": cv, "seed": r}
-        stacks = {
-            "stack_nnls": StackedValue(task["members"], **settings),
-            "stack_td": StackedValue(task["members"], meta_target="td", **settings),
-        }
-        for name, stack in stacks.items():
-            stack.fit(data)
-            pred = stack.predict(states)
-            errors.setdefault(name, []).append(float(np.sqrt(np.mean((pred - v) ** 2))))
-        z = stacks["stack_td"].transform(states)  # (n, M) members refit on all data
-        for name, column in zip(stacks["stack_td"].member_names_, z.T):
-            errors.setdefault(name, []).append(float(np.sqrt(np.mean((column - v) ** 2))))
+        steps = as_steps(data, "stacked_value")
+        stack = StackedValue(task["members"], gamma=task["gamma"], cv=cv, seed=r).fit(data)
+        z = stack.transform(states)  # (n, M) members refit on all data
+        z_tm1, z_t = stack.oof_predictions_, stack.oof_next_predictions_
+        errors.setdefault("stack", []).append(rms(stack.predict(states)))
+        for name, target, final in (
+            ("stack_lstd", "td", "lstd"),
+            ("stack_returns", "returns", None),
+        ):
+            meta = fit_meta(z_tm1, z_t, steps, task["gamma"], target, final)
+            errors.setdefault(name, []).append(rms(meta.predict(z)))
+        keep = [i for i, n in enumerate(stack.member_names_) if not n.startswith("neural")]
+        meta = fit_meta(z_tm1[:, keep], z_t[:, keep], steps, task["gamma"])
+        errors.setdefault("stack_no_neural", []).append(rms(meta.predict(z[:, keep])))
+        for name, column in zip(stack.member_names_, z.T):
+            errors.setdefault(name, []).append(rms(column))
         spreads.append(member_spread(z.T))
-        abs_err.append(np.abs(stacks["stack_td"].predict(states) - v))
+        abs_err.append(np.abs(stack.predict(states) - v))
     out = {k: np.asarray(e) for k, e in errors.items()}
     out["_spread"], out["_abs_err"] = np.concatenate(spreads), np.concatenate(abs_err)
     return out
@@ -237,48 +472,61 @@ def stacking_errors(
 def stacked_value(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> dict[str, Any]:
     """Stacking vs its best single member on five prediction tasks, 30 datasets each, 10 folds.
 
-    Check: the TD-meta stack's mean RMS error is <= the best member's (chosen in hindsight, by
-    its mean over the datasets) on at least 4 of the 5 tasks (the issue's goal). The NNLS stack
-    on returns (the default) is reported beside it.
+    Members: Monte Carlo, LSTD(0), LSTD(0.5), LSTD on coarse aggregation and a small neural
+    critic (``estimators.neural_value``). Check: the default stack's (NNLS on TD targets) mean
+    RMS error is <= the best member's (chosen in hindsight, by its mean over the datasets) on
+    at least 4 of the 5 tasks (the issue's goal). LSTD on TD targets, convex weights on
+    returns, and the default without the neural member are reported beside it.
     """
     plt = pyplot()
     runs = 3 if quick else 30
     tasks = _prediction_tasks(seed)
     results = {t["name"]: stacking_errors(t, runs, seed) for t in tasks}
     fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 4))
-    wins = {"stack_td": 0, "stack_nnls": 0}
+    wins = dict.fromkeys((*STACKS, "stack_no_neural"), 0)
     lines = []
     for ax, task in zip(axes, tasks):
         res = results[task["name"]]
         names = [n for n in res if not n.startswith("_")]
         means = [res[n].mean() for n in names]
         half = [spread(res[n]) if runs > 1 else 0.0 for n in names]
-        ax.bar(range(len(names)), means, yerr=half, color=["C1", "C2"] + ["C0"] * (len(names) - 2))
+        colors = ["C1", "C2", "C3", "C4"] + ["C0"] * (len(names) - 4)
+        ax.bar(range(len(names)), means, yerr=half, color=colors)
         ax.set_xticks(range(len(names)), names, rotation=60, ha="right")
         ax.set(title=task["name"], ylabel="RMS error to DP values")
         members = [n for n in names if not n.startswith("stack")]
         best = min(members, key=lambda n: res[n].mean())
-        for stack in wins:
+        classic = [n for n in members if not n.startswith("neural")]
+        best_classic = min(classic, key=lambda n: res[n].mean())
+        for stack in STACKS:
             wins[stack] += int(res[stack].mean() <= res[best].mean())
+        wins["stack_no_neural"] += int(res["stack_no_neural"].mean() <= res[best_classic].mean())
         cal = calibration(res["_spread"], res["_abs_err"])
         lines.append(
-            f"{task['name']}: best member {best} {res[best].mean():.4f}, stack_td "
-            f"{res['stack_td'].mean():.4f}, stack_nnls {res['stack_nnls'].mean():.4f}; member "
-            f"spread vs stack error: Spearman {cal.spearman:.2f}, coverage(1 spread) "
-            f"{cal.coverage[1.0]:.2f} (Gaussian 0.68)"
+            f"{task['name']}: best member {best} {res[best].mean():.4f} (without the neural "
+            f"member: {best_classic} {res[best_classic].mean():.4f}); "
+            + ", ".join(f"{n} {res[n].mean():.4f}" for n in names if n not in (best,))
+            + f"; member spread vs stack error: Spearman {cal.spearman:.2f}, coverage(1 "
+            f"spread) {cal.coverage[1.0]:.2f} (Gaussian 0.68)"
         )
     png = save(fig, out_dir, "stacked_value")
     checks = {
-        "td_stack_at_most_best_member_on_4_of_5": within(wins["stack_td"], 4, len(tasks)),
+        "stack_at_most_best_member_on_4_of_5": within(wins["stack"], 4, len(tasks)),
     }
     notes = [
-        f"{runs} datasets per task, 10 episode folds; the stack wins (<= best member) on {wins['stack_td']}/5 "
-        f"tasks with the TD meta-learner and {wins['stack_nnls']}/5 with NNLS on returns.",
+        f"{runs} datasets per task, 10 episode folds; the stack is <= the best member on "
+        f"{wins['stack']}/5 tasks with the default meta-learner (NNLS on TD targets), "
+        f"{wins['stack_lstd']}/5 with LSTD on TD targets, {wins['stack_returns']}/5 with convex "
+        f"weights on returns; without the neural member (stack and members) on "
+        f"{wins['stack_no_neural']}/5.",
         *lines,
-        "NNLS on Monte Carlo returns loses on the walks: few episodes carry the signal (every "
-        "step of an episode shares one outcome), so the out-of-fold predictions are noisy "
-        "regressors and their weights shrink towards zero (errors-in-variables attenuation). "
-        "The TD meta-learner fits the weights to one-step targets instead.",
+        "Returns are a noisy meta-target with few episodes (every step of an episode shares one "
+        "outcome), and the out-of-fold predictions are noisy regressors (errors in variables); "
+        "TD targets carry one reward's noise. The neural critic (a few hundred Adam steps) "
+        "shrinks its values towards their mean, which is Bellman-inconsistent, so a TD "
+        "meta-learner does not trust it even where it is the most accurate member. The "
+        "default meta-learner was chosen on a development seed (seed 1, 6 datasets per task), "
+        "not on this evaluation (seed 0).",
     ]
     return result("stacked_value", "Stacking vs the best single member", [png], checks, notes)
 
@@ -350,4 +598,4 @@ def opera(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> dict[st
     return result("opera", "Off-policy evaluation: OPERA vs each estimator", [png], checks, notes)
 
 
-__all__ = ["boosted_fqi", "opera", "stacked_value"]
+__all__ = ["boosted_fqi", "boosted_fqi_mountain_car", "opera", "stacked_value"]

@@ -15,7 +15,7 @@ from rlcore.book import estimators as study
 from rlcore.tabular import planning
 from rlcore.tabular.mdp import random_mdp
 
-FIGURES = ("boosted_fqi", "stacked_value", "opera")
+FIGURES = ("boosted_fqi", "boosted_fqi_mountain_car", "stacked_value", "opera")
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
@@ -33,11 +33,46 @@ def test_boosting_curve_pieces_on_a_tiny_mdp():
     assert np.all(np.isfinite(fqi)) and boosted[-1] < boosted[0]
 
 
+def test_mountain_car_pieces_on_a_tiny_batch():
+    from rlcore.book.ch10 import mountain_car_tiles
+
+    coder = mountain_car_tiles()
+    data = study.mountain_car_transitions(600, np.random.default_rng(0))
+    assert data.observations.shape == (600, 2) and np.all(data.episode_lengths == 1)
+    settings = {"alpha": 1.0, "weak_alpha": 100.0}
+    settings["q"] = {"n_actions": 3, "gamma": 0.99, "features": coder}
+    w = study.mountain_car_curves(settings, data, 4, 2)
+    assert {k: v.shape for k, v in w.items()} == {
+        k: (2, coder.n_features, 3) for k in ("fqi", "fqi_weak", "boosted_weak")
+    }
+    # a policy that always pushes forward (q = 1 for action 2 on every tile) is one of the
+    # book's controls: compare with stepping the dynamics by hand
+    forward = np.zeros((1, coder.n_features, 3))
+    forward[..., 2] = 1.0
+    start = np.array([[-0.5, 0.0]])
+    steps, reached = study.greedy_steps(forward, coder, start, 300)
+    from rlcore.approximation.mountain_car import mountain_car_step
+
+    s, n, done = start, 0, False
+    while not done and n < 300:
+        s, _, term = mountain_car_step(s, np.array([2]))
+        n, done = n + 1, bool(term[0])
+    assert steps[0] == n and reached[0] == float(done)
+
+
 def test_stacking_pieces_on_the_five_state_walk():
     task = study._prediction_tasks(0)[0]
     assert task["name"] == "walk5"
     res = study.stacking_errors(task, 1, seed=0)
-    assert {"stack_td", "stack_nnls", "mc", "lstd"} <= set(res)
+    assert {
+        "stack",
+        "stack_lstd",
+        "stack_returns",
+        "stack_no_neural",
+        "mc",
+        "lstd",
+        "neural",
+    } <= set(res)
     assert res["_spread"].shape == res["_abs_err"].shape == (5,)
 
 

@@ -285,7 +285,9 @@ def test_importing_the_estimators_imports_neither_sklearn_nor_torch():
     import sys
 
     code = (
-        "import sys, rlcore; rlcore.names('estimators.'); "
+        "import sys, rlcore, rlcore.ensemble.estimators; "
+        "[rlcore.get(f'estimators.{n}') for n in ('fqi', 'fqe', 'boosted_fqi', 'mc_value', "
+        "'td_value', 'lstd_value', 'stacked_value', 'opera', 'doubly_robust')]; "
         "bad = [m for m in ('sklearn', 'torch') if m in sys.modules]; "
         "assert not bad, bad"
     )

@@ -13,8 +13,10 @@ from rlcore.ensemble.estimators import (
     OPERA,
     DoublyRobust,
     ImportanceSampling,
+    LeastSquares,
     LSTDValue,
     MCValue,
+    NonNegativeLeastSquares,
     NotFittedError,
     StackedValue,
     episode_folds,
@@ -108,8 +110,41 @@ def test_meta_learner_recovers_known_weights():
     np.testing.assert_allclose(stack.predict(x[:5]), z @ stack.final_estimator_.coef_)
     ridge = StackedValue(members, final_estimator="ridge").fit(_one_step_episodes(x, g))
     assert abs(ridge.weights_["sq"] - 0.7) < 0.05
-    td = StackedValue(members, meta_target="td").fit(_one_step_episodes(x, g))
-    assert abs(td.weights_["sin"] - 0.3) < 0.03 and abs(td.weights_["sq"] - 0.7) < 0.03
+    for target, final in (("td", "lstd"), ("returns", None), ("returns", "nnls")):
+        other = StackedValue(members, meta_target=target, final_estimator=final)
+        w = other.fit(_one_step_episodes(x, g)).weights_
+        assert abs(w["sin"] - 0.3) < 0.03 and abs(w["sq"] - 0.7) < 0.03, (target, final)
+
+
+def test_convex_meta_learner_against_a_brute_force_search_on_the_simplex():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 2)) + np.array([1.0, 2.0])
+    y = 0.25 * X[:, 0] + 0.75 * X[:, 1] + rng.normal(size=200)
+    w = NonNegativeLeastSquares(sum_to_one=True).fit(X, y).coef_
+    grid = np.linspace(0, 1, 100_001)
+    sse = [np.sum((X @ np.array([1 - t, t]) - y) ** 2) for t in grid[::100]]
+    t = grid[::100][int(np.argmin(sse))]
+    assert w.sum() == pytest.approx(1.0) and np.all(w >= 0)
+    assert w[1] == pytest.approx(t, abs=1e-3)
+    # a combination outside the simplex is projected onto it: an edge when one member wins
+    w = NonNegativeLeastSquares(sum_to_one=True).fit(X, 2.0 * X[:, 1]).coef_
+    np.testing.assert_allclose(w, [0.0, 1.0], atol=1e-9)
+
+
+def test_fitted_td_meta_with_least_squares_converges_to_the_lstd_meta():
+    import gymnasium as gym
+
+    import rlcore.envs  # noqa: F401
+    from rlcore.tabular.mdp import FiniteMDP
+
+    env = gym.make("rlcore/RandomWalk-v0", n_states=5)
+    data = policy_episodes(FiniteMDP.from_env(env), np.ones((7, 1)), 40, seed=2)
+    members = [MCValue(n_states=7), LSTDValue(n_states=7, lambda_=0.5)]
+    lstd = StackedValue(members, cv=4, final_estimator="lstd").fit(data)  # the closed form
+    fitted = StackedValue(members, cv=4, final_estimator=LeastSquares(alpha=0.0)).fit(data)
+    np.testing.assert_allclose(
+        fitted.final_estimator_.coef_, lstd.final_estimator_.coef_, atol=1e-5
+    )
 
 
 def test_passthrough_appends_the_features():
@@ -149,8 +184,12 @@ def test_stacking_bad_input():
         StackedValue([]).fit(data)
     with pytest.raises(TypeError, match="no fit/predict"):
         StackedValue([object()], cv=2).fit(data)
-    with pytest.raises(ValueError, match="meta_target='td'"):
-        StackedValue([MCValue()], cv=2, meta_target="td", final_estimator="ridge").fit(data)
+    with pytest.raises(ValueError, match="meta_target='mc'"):
+        StackedValue([MCValue()], cv=2, meta_target="mc").fit(data)
+    with pytest.raises(ValueError, match="'lstd' is a TD meta-learner"):
+        StackedValue([MCValue()], cv=2, meta_target="returns", final_estimator="lstd").fit(data)
+    with pytest.raises(ValueError, match="'convex', 'nnls', 'ridge'"):
+        StackedValue([MCValue()], cv=2, final_estimator="lasso").fit(data)
     with pytest.raises(NotFittedError):
         StackedValue([MCValue()]).transform(np.zeros(2))
 

@@ -356,17 +356,20 @@ def fit_per_action(
     This is the state-action map of ``features.state_action`` (one block of weights per action)
     for any regressor.
     """
-    fitted = []
-    for action in range(n_actions):
-        rows = a == action
-        if not np.any(rows):
-            raise ValueError(
-                f"{what}: the data has no step with action {action}, so q(., {action}) cannot "
-                f"be fit; collect data that covers all {n_actions} actions (e.g. a uniform or "
-                "epsilon-soft behaviour policy)."
-            )
-        fitted.append(clone(regressor).fit(x[rows], y[rows]))
-    return fitted
+    check_action_coverage(a, n_actions, what)
+    return [clone(regressor).fit(x[a == action], y[a == action]) for action in range(n_actions)]
+
+
+def check_action_coverage(a: np.ndarray, n_actions: int, what: str) -> None:
+    """ValueError unless every action 0..n_actions-1 occurs in ``a`` (q(., a) needs data)."""
+    missing = np.setdiff1d(np.arange(n_actions), a)
+    if missing.size:
+        action = int(missing[0])
+        raise ValueError(
+            f"{what}: the data has no step with action {action}, so q(., {action}) cannot "
+            f"be fit; collect data that covers all {n_actions} actions (e.g. a uniform or "
+            "epsilon-soft behaviour policy)."
+        )
 
 
 def predict_per_action(regressors: Sequence[Any], x: np.ndarray) -> np.ndarray:
@@ -520,11 +523,20 @@ class LeastSquares(Estimator):
 
 @export("estimators.nnls")
 class NonNegativeLeastSquares(Estimator):
-    """w = argmin_{w >= 0} ||X w - y||^2 (Lawson & Hanson; ``scipy.optimize.nnls``).
+    """w = argmin_{w >= 0} ||X w - y||^2 (Lawson & Hanson; ``scipy.optimize.nnls``), optionally
+    with sum_m w_m = 1 (a convex combination).
 
-    The default meta-learner of ``estimators.stacked_value``: Breiman (1996), "Stacked
-    regressions", found non-negative weights on the members' out-of-fold predictions the
-    reliable choice.
+    Breiman (1996), "Stacked regressions", found non-negative weights on the members'
+    out-of-fold predictions the reliable choice; the Super Learner (van der Laan, Polley &
+    Hubbard 2007) constrains them to a convex combination. ``estimators.stacked_value`` uses
+    the convex version by default: with noisy out-of-fold predictions as regressors, free
+    weights are attenuated towards 0 (errors in variables), which the sum constraint rules out.
+
+    The equality is imposed by Lawson & Hanson's weighting method (1974, ch. 22): NNLS on X and
+    y with the row (s, ..., s | s) appended, s = 1e3 (1 + max |X|) sqrt(n), then w / sum(w).
+
+    Args:
+        sum_to_one: constrain the weights to sum to 1 (the probability simplex).
 
     Attributes:
         coef_: (d,) non-negative weights, one per column (per member).
@@ -532,14 +544,19 @@ class NonNegativeLeastSquares(Estimator):
 
     _fitted = ("coef_",)
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, sum_to_one: bool = False) -> None:
+        self.sum_to_one = sum_to_one
 
     def fit(self, X: Any, y: Any) -> NonNegativeLeastSquares:
         from scipy.optimize import nnls
 
         X, y = _regression_data(X, y, "nnls")
-        self.coef_, _ = nnls(X, y)
+        if not self.sum_to_one:
+            self.coef_, _ = nnls(X, y)
+            return self
+        s = 1e3 * (1.0 + np.abs(X).max()) * np.sqrt(X.shape[0])
+        w, _ = nnls(np.vstack([X, np.full((1, X.shape[1]), s)]), np.append(y, s))
+        self.coef_ = w / w.sum()
         return self
 
     def predict(self, X: Any) -> np.ndarray:

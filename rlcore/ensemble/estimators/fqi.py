@@ -36,6 +36,7 @@ from rlcore.ensemble.estimators.base import (
     LeastSquares,
     Monitor,
     as_steps,
+    check_action_coverage,
     check_actions,
     check_featurization,
     featurize,
@@ -65,9 +66,14 @@ class _QProblem:
         self.x_tm1 = featurize(
             self.steps.observations, estimator.n_states, estimator.features, what
         )
-        self.x_t = featurize(
-            self.steps.next_observations, estimator.n_states, estimator.features, what
+        # a terminal S_{t+1} is never evaluated (its value is 0, gamma_t = 0), so it needs no
+        # features: a feature map may not even cover it (Mountain Car's goal lies past the tiling)
+        live = ~self.steps.terminations
+        x_live = featurize(
+            self.steps.next_observations[live], estimator.n_states, estimator.features, what
         )
+        self.x_t = np.zeros((self.steps.n_steps, x_live.shape[1]))
+        self.x_t[live] = x_live
         self.r_t = self.steps.rewards
         self.discount_t = self.steps.discounts(estimator.gamma)
         self.regressor = make_regressor(estimator.regressor, what)
@@ -83,30 +89,69 @@ def _check_iterations(estimator: Any) -> None:
     check_int("max_iterations", estimator.max_iterations, 1)
 
 
-def _per_action_fitter(
-    regressor: Any, x: np.ndarray, a: np.ndarray, n_actions: int, what: str
-) -> Callable[[np.ndarray], list[Any]]:
-    """y -> the A regressors fit on (x, y) per action. The built-in least squares (no
-    intercept) factors its d x d system once, since only the targets change between
-    iterations: coef_a = (X_a^T X_a + alpha I)^{-1} X_a^T y_a, the same solve as its fit."""
-    if not (type(regressor) is LeastSquares and not regressor.fit_intercept):
-        return lambda y: fit_per_action(regressor, x, a, y, n_actions, what)
-    fit_per_action(regressor, x, a, np.zeros(a.shape[0]), n_actions, what)  # validates once
-    rows = [a == action for action in range(n_actions)]
-    alpha = regressor.alpha
-    solves = [
-        np.linalg.solve(x[r].T @ x[r] + alpha * np.eye(x.shape[1]), x[r].T) for r in rows
-    ]  # (d, n_a) each
+class _PerActionRegression:
+    """One regressor per action refit on the same inputs with new targets each iteration.
 
-    def fit(y: np.ndarray) -> list[Any]:
+    ``fit(y)`` returns the A fitted regressors; ``predict(regressors, x)`` their (n, A) values on
+    one of the problem's fixed input matrices. The built-in least squares without intercept has
+    a fast path, since only the targets change between iterations: its d x d normal matrices
+    G_a = X_a^T X_a + alpha I are Cholesky-factored once and each iteration solves
+    G_a coef_a = X_a^T y_a, the same system as ``LeastSquares.fit``; the inputs are kept as
+    sparse matrices (tile coding activates 8 of hundreds of features), so X^T y and X W cost
+    O(nnz) instead of O(n d).
+    """
+
+    def __init__(
+        self, regressor: Any, x_tm1: np.ndarray, a: np.ndarray, n_actions: int, what: str
+    ) -> None:
+        self.regressor, self.a, self.n_actions, self.what = regressor, a, n_actions, what
+        self.x_tm1 = x_tm1
+        self.fast = type(regressor) is LeastSquares and not regressor.fit_intercept
+        if not self.fast:
+            return
+        from scipy import sparse
+        from scipy.linalg import LinAlgError, cho_factor
+
+        alpha = check_range("alpha", regressor.alpha, 0.0, hint="Use a small penalty, e.g. 1e-8.")
+        check_action_coverage(a, n_actions, what)
+        self.rows = [np.flatnonzero(a == action) for action in range(n_actions)]
+        x = sparse.csr_matrix(x_tm1)
+        self.x_rows_T = [x[r].T.tocsr() for r in self.rows]  # (d, n_a) each
+        try:
+            self.factors = [
+                cho_factor((xt @ xt.T).toarray() + alpha * np.eye(x.shape[1]))
+                for xt in self.x_rows_T
+            ]
+        except LinAlgError as err:
+            raise ValueError(
+                f"{what}: the features' X^T X is singular for some action; use the regressor "
+                "LeastSquares(alpha > 0) (ridge) or fewer features."
+            ) from err
+
+    def inputs(self, x: np.ndarray) -> Any:
+        """``x`` in the form ``predict`` takes (sparse on the fast path)."""
+        if not self.fast:
+            return x
+        from scipy import sparse
+
+        return sparse.csr_matrix(x)
+
+    def fit(self, y: np.ndarray) -> list[Any]:
+        if not self.fast:
+            return fit_per_action(self.regressor, self.x_tm1, self.a, y, self.n_actions, self.what)
+        from scipy.linalg import cho_solve
+
         fitted = []
-        for r, solve in zip(rows, solves):
-            reg = LeastSquares(alpha=alpha)
-            reg.coef_, reg.intercept_ = solve @ y[r], 0.0
+        for r, xt, factor in zip(self.rows, self.x_rows_T, self.factors):
+            reg = LeastSquares(alpha=self.regressor.alpha)
+            reg.coef_, reg.intercept_ = cho_solve(factor, xt @ y[r]), 0.0
             fitted.append(reg)
         return fitted
 
-    return fit
+    def predict(self, regressors: list[Any], x: Any) -> np.ndarray:
+        if not self.fast:
+            return predict_per_action(regressors, x)
+        return np.asarray(x @ np.stack([reg.coef_ for reg in regressors], axis=1))
 
 
 def _iterate(
@@ -125,12 +170,12 @@ def _iterate(
     cap = fixed if fixed is not None else estimator.max_iterations
     changes: list[float] = []
     estimator.converged_ = False
-    fit = _per_action_fitter(p.regressor, p.x_tm1, p.a_tm1, A, what)
+    reg = _PerActionRegression(p.regressor, p.x_tm1, p.a_tm1, A, what)
+    x_tm1, x_t = reg.inputs(p.x_tm1), reg.inputs(p.x_t)
     for k in range(1, cap + 1):
         y = p.r_t + p.discount_t * backup(q_t)  # (N,) the regression targets
-        regressors = fit(y)
-        new_tm1 = predict_per_action(regressors, p.x_tm1)
-        new_t = predict_per_action(regressors, p.x_t)
+        regressors = reg.fit(y)
+        new_tm1, new_t = reg.predict(regressors, x_tm1), reg.predict(regressors, x_t)
         changes.append(float(max(np.abs(new_tm1 - q_tm1).max(), np.abs(new_t - q_t).max())))
         q_tm1, q_t = new_tm1, new_t
         estimator.regressors_, estimator.n_iter_ = regressors, k
@@ -318,14 +363,15 @@ class BoostedFQI(Estimator):
         q_tm1 = np.zeros((p.steps.n_steps, p.n_actions))  # Q_{k-1}(S_t, .)
         q_t = np.zeros_like(q_tm1)  # Q_{k-1}(S_{t+1}, .)
         self.estimators_ = []
-        fit = _per_action_fitter(p.regressor, p.x_tm1, p.a_tm1, p.n_actions, what)
+        reg = _PerActionRegression(p.regressor, p.x_tm1, p.a_tm1, p.n_actions, what)
+        x_tm1, x_t = reg.inputs(p.x_tm1), reg.inputs(p.x_t)
         for k in range(1, K + 1):
             # 1. the Bellman residual of the current sum at the sampled pairs (eq. 4)
             y = p.r_t + p.discount_t * q_t.max(axis=1) - q_tm1[p.rows, p.a_tm1]
             # 2. a weak regressor per action fit to it, 3. added with shrinkage
-            stage = fit(y)
-            q_tm1 = q_tm1 + lr * predict_per_action(stage, p.x_tm1)
-            q_t = q_t + lr * predict_per_action(stage, p.x_t)
+            stage = reg.fit(y)
+            q_tm1 = q_tm1 + lr * reg.predict(stage, x_tm1)
+            q_t = q_t + lr * reg.predict(stage, x_t)
             self.estimators_.append(stage)
             if monitor is not None and monitor(k, self):
                 break
