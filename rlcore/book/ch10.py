@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rlcore.approximation.batched import ControlRunResult, run_linear_sarsa
+from rlcore.approximation.compiled import run_mountain_car_sarsa
 from rlcore.approximation.features import StateActionFeatures, TileCoding
 from rlcore.approximation.mountain_car import (
     TILING_HIGH,
@@ -27,6 +28,7 @@ from rlcore.approximation.mountain_car import (
 from rlcore.book.ch9 import beats
 from rlcore.book.plotting import band, close, pyplot, result, save, within
 from rlcore.registry import export
+from rlcore.tabular.compiled import numba_available
 
 MAX_STEPS = 20_000  # a guard: the book's episodes have no limit (cut episodes are reported)
 QUICK_MAX_STEPS = 1000  # quick smoke runs cut the first, long episodes (reported as cut)
@@ -39,6 +41,15 @@ def _rng(seed: int, k: int) -> np.random.Generator:
 def mountain_car_tiles() -> TileCoding:
     """The book's tile coder for Mountain Car (§10.1): 8 tilings of 8 x 8 tiles."""
     return TileCoding(list(TILING_LOW), list(TILING_HIGH), n_tilings=8, tiles_per_dim=8)
+
+
+def one_step_sarsa(coder: TileCoding, **settings: Any) -> ControlRunResult:
+    """One-step semi-gradient Sarsa on Mountain Car: compiled per-run loops
+    (``run_mountain_car_sarsa``) when numba is installed, else ``run_linear_sarsa`` (the same
+    algorithm and distribution; minutes instead of seconds for Figure 10.1's 9,000 episodes)."""
+    if numba_available():
+        return run_mountain_car_sarsa(coder, **settings)
+    return run_linear_sarsa(MountainCarBatch(), coder, **settings)
 
 
 def capped_note(res: ControlRunResult) -> str:
@@ -93,8 +104,7 @@ def figure_10_1(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> d
     runs, episodes = (1, 2) if quick else (4, 9000)
     shown = [1, 2] if quick else [1, 12, 104, 1000, 9000]
     coder = mountain_car_tiles()
-    res = run_linear_sarsa(
-        MountainCarBatch(),
+    res = one_step_sarsa(
         coder,
         runs=runs,
         episodes=episodes,
@@ -146,8 +156,7 @@ def figure_10_2(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> d
     """
     runs, episodes = (1, 2) if quick else (100, 500)
     alphas = np.array([0.1, 0.2, 0.5]) / 8
-    res = run_linear_sarsa(
-        MountainCarBatch(),
+    res = one_step_sarsa(
         mountain_car_tiles(),
         runs=3 * runs,
         episodes=episodes,

@@ -175,17 +175,23 @@ def _kernel(
 _COMPILED: dict[str, Any] = {}
 
 
-def _compiled_kernel() -> Any:
-    """The kernel and its helpers compiled with numba (once per process, cached on disk)."""
-    if "kernel" not in _COMPILED:
+def jit_kernel(kernel: Any, helpers: tuple[Any, ...]) -> Any:
+    """``kernel`` compiled with numba (``njit``, cached on disk), the plain-Python ``helpers`` it
+    calls by name compiled with it; once per process. The uncompiled functions stay usable as
+    they are (the same loop in Python, for tests)."""
+    key = f"{kernel.__module__}.{kernel.__qualname__}"
+    if key not in _COMPILED:
         import numba
 
         jit = numba.njit(cache=True)
-        helpers = {f.__name__: jit(f) for f in (_behave, _value, _start, _outcome)}
-        namespace = dict(_kernel.__globals__, **helpers)
-        kernel = type(_kernel)(_kernel.__code__, namespace, _kernel.__name__)
-        _COMPILED["kernel"] = jit(kernel)
-    return _COMPILED["kernel"]
+        namespace = dict(kernel.__globals__)  # shared: helpers may call one another
+
+        def rebound(f: Any) -> Any:
+            return jit(type(f)(f.__code__, namespace, f.__name__))
+
+        namespace.update({f.__name__: rebound(f) for f in helpers})
+        _COMPILED[key] = rebound(kernel)
+    return _COMPILED[key]
 
 
 def run_td_control(
@@ -270,7 +276,9 @@ def run_td_control(
         mdp = benv.mdp
         cum = _row_cumulative(mdp)
         support = np.flatnonzero(mdp.initial > 0)
-        kernel = _compiled_kernel() if backend == "numba" else _kernel
+        kernel = _kernel
+        if backend == "numba":
+            kernel = jit_kernel(_kernel, (_behave, _value, _start, _outcome))
         kernel(
             mdp.indptr.astype(np.int64), cum, mdp.next_state.astype(np.int64),
             mdp.reward.astype(np.float64), mdp.terminated.astype(np.bool_),
