@@ -1,4 +1,5 @@
-"""Compiled per-run loops of one-step semi-gradient Sarsa with tile coding on Mountain Car.
+"""Compiled per-run loops of n-step semi-gradient Sarsa with tile coding on Mountain Car, and of
+TD(0) with state aggregation on a Markov reward process.
 
 ``run_linear_sarsa`` (``rlcore.approximation.batched``) steps all runs together in NumPy at a few
 hundred microseconds per step, whatever the number of runs, so a figure with few runs and many
@@ -7,13 +8,15 @@ sequential steps, several minutes. Here each run is a plain loop over its own st
 with numba (the ``fast`` extra, ``rlcore.tabular.compiled.jit_kernel``): a step is a few hundred
 nanoseconds.
 
-The loop is ``run_linear_sarsa``'s with n = 1 and no traces (S&B (2018) §10.1, box p. 244):
+The loop is ``run_linear_sarsa``'s without traces (n-step semi-gradient Sarsa, S&B (2018)
+§10.1-10.2, boxes pp. 244 and 247):
 
     A_t epsilon-greedy in q(S_t, ., w) (``policies.epsilon_greedy_action``'s rule: uniforms
     u_explore, u_pick; explore if u_explore < epsilon, action floor(u_pick A); else the
     floor(u_pick k)-th of the k greedy actions)
-    delta = R_{t+1} + gamma q(S_{t+1}, A_{t+1}, w) - q(S_t, A_t, w)   (0 bootstrap if terminal)
-    w <- w + alpha delta x(S_t, A_t)
+    G = R_{tau+1} + gamma R_{tau+2} + ... + gamma^n q(S_{tau+n}, A_{tau+n}, w)  (truncated at
+        termination; the window of the last n steps is flushed when an episode ends)
+    w <- w + alpha [G - q(S_tau, A_tau, w)] x(S_tau, A_tau)
 
 with Mountain Car's dynamics (``mountain_car.mountain_car_step``, the same floating-point
 operations) and a ``TileCoding`` without hashing (the tile numbers of ``tile_numbers``), state
@@ -102,43 +105,71 @@ def _choose(w, tiles, n_state, n_actions, epsilon, rng):
     return n_actions - 1  # unreachable
 
 
+def _update_oldest(w, win_x, win_a, win_r, win_d, head, size, q_boot, alpha, n_state):
+    """The n-step update of the window's oldest pair: G = r_0 + d_0 (r_1 + ... + d_{k-1} q_boot)
+    (``rlcore.returns.discounted_returns``); returns the TD error (the window's head moves on)."""
+    n = win_a.shape[0]
+    g = q_boot
+    for k in range(size - 1, -1, -1):
+        idx = (head + k) % n
+        g = win_r[idx] + win_d[idx] * g
+    delta = g - _q(w, win_x[head], win_a[head], n_state)
+    step = alpha * delta
+    for j in range(win_x.shape[1]):
+        w[win_a[head] * n_state + win_x[head, j]] += step
+    return delta
+
+
 def _sarsa_kernel(
-    lo, hi, tiles_per_dim, offsets, cells, n_state, mc, alpha, epsilon, gamma, episodes,
+    lo, hi, tiles_per_dim, offsets, cells, n_state, mc, alpha, epsilon, gamma, n, episodes,
     max_len, snap_at, rng, w_all, lengths, returns, capped, snapshots,
 ):  # fmt: skip
     n_actions = 3
     n_tilings = offsets.shape[0]
-    x_t = np.zeros(n_tilings, dtype=np.int64)
     x_next = np.zeros(n_tilings, dtype=np.int64)
+    win_x = np.zeros((n, n_tilings), dtype=np.int64)  # x(S_tau) of the last n steps
+    win_a = np.zeros(n, dtype=np.int64)
+    win_r = np.zeros(n)
+    win_d = np.zeros(n)  # gamma, or 0 where S_{tau+1} is terminal
     for i in range(alpha.shape[0]):
         w = w_all[i]
         for e in range(episodes):
             x = -0.6 + (-0.4 + 0.6) * rng.random()  # U[-0.6, -0.4), as rng.uniform(-0.6, -0.4)
             v = 0.0
-            _tiles(x, v, lo, hi, tiles_per_dim, offsets, cells, x_t)
-            a = _choose(w, x_t, n_state, n_actions, epsilon[i], rng)
-            t = 0
+            _tiles(x, v, lo, hi, tiles_per_dim, offsets, cells, x_next)
+            a = _choose(w, x_next, n_state, n_actions, epsilon[i], rng)
+            head, size, t = 0, 0, 0
             while True:
+                pos = (head + size) % n  # the window takes (x(S_t), A_t) before S_t moves on
+                win_x[pos, :] = x_next
+                win_a[pos] = a
                 x, v, term = _car_step(x, v, a, mc)
                 t += 1
                 cut = (not term) and max_len > 0 and t >= max_len
+                win_r[pos] = -1.0
+                win_d[pos] = 0.0 if term else gamma
+                size += 1
                 q_next = 0.0
                 a2 = 0
                 if not term:
                     _tiles(x, v, lo, hi, tiles_per_dim, offsets, cells, x_next)
                     a2 = _choose(w, x_next, n_state, n_actions, epsilon[i], rng)
-                    q_next = gamma * _q(w, x_next, a2, n_state)
-                delta = -1.0 + q_next - _q(w, x_t, a, n_state)
-                if not math.isfinite(delta):
-                    return i  # the caller names the run
-                step = alpha[i] * delta
-                for j in range(n_tilings):
-                    w[a * n_state + x_t[j]] += step
-                if term or cut:
+                    q_next = _q(w, x_next, a2, n_state)
+                if size == n:
+                    delta = _update_oldest(
+                        w, win_x, win_a, win_r, win_d, head, size, q_next, alpha[i], n_state
+                    )
+                    head, size = (head + 1) % n, size - 1
+                    if not math.isfinite(delta):
+                        return i  # the caller names the run
+                if term or cut:  # flush the window (a cut episode bootstraps)
+                    while size > 0:
+                        _update_oldest(
+                            w, win_x, win_a, win_r, win_d, head, size, q_next, alpha[i], n_state
+                        )
+                        head, size = (head + 1) % n, size - 1
                     break
                 a = a2
-                for j in range(n_tilings):
-                    x_t[j] = x_next[j]
             lengths[i, e] = t
             returns[i, e] = -float(t)
             capped[i, e] = not term
@@ -156,20 +187,21 @@ def run_mountain_car_sarsa(
     alpha: float | np.ndarray,
     epsilon: float | np.ndarray = 0.0,
     gamma: float = 1.0,
+    n: int = 1,
     max_episode_steps: int | None = None,
     seed: int | np.random.Generator | None = 0,
     snapshot_episodes: Sequence[int] = (),
     backend: str = "numba",
 ) -> ControlRunResult:
-    """R runs of one-step semi-gradient Sarsa on Mountain Car with tile coding, one compiled
-    loop per run; what ``run_linear_sarsa(MountainCarBatch(), coder, ...)`` computes (n = 1,
-    no traces, w0 = 0), in distribution.
+    """R runs of n-step semi-gradient Sarsa on Mountain Car with tile coding, one compiled loop
+    per run; what ``run_linear_sarsa(MountainCarBatch(), coder, ...)`` computes (no traces,
+    w0 = 0), in distribution.
 
     Args:
         coder: a ``TileCoding`` of the 2-D (position, velocity) box without hashing (``size``
             left at its default).
-        runs, episodes, alpha, epsilon, gamma, max_episode_steps, seed, snapshot_episodes: as
-            ``run_linear_sarsa``.
+        runs, episodes, alpha, epsilon, gamma, n, max_episode_steps, seed, snapshot_episodes:
+            as ``run_linear_sarsa``.
         backend: "numba" (compiled; needs the ``fast`` extra) or "python" (the same loop
             uncompiled: the same numbers, for tests on small budgets).
 
@@ -189,6 +221,7 @@ def run_mountain_car_sarsa(
         raise ImportError("backend='numba' needs numba: pip install 'rlcore[fast]'.")
     R = check_int("runs", runs, 1)
     E = check_int("episodes", episodes, 1)
+    n = check_int("n", n, 1)
     check_range("gamma", gamma, 0.0, 1.0)
     max_len = (
         0 if max_episode_steps is None else check_int("max_episode_steps", max_episode_steps, 1)
@@ -202,14 +235,14 @@ def run_mountain_car_sarsa(
     returns = np.zeros((R, E))
     capped = np.zeros((R, E), dtype=bool)
     snapshots = np.zeros((snap.size, R, 3 * n_state))
-    helpers = (_car_step, _tiles, _q, _choose)
+    helpers = (_car_step, _tiles, _q, _choose, _update_oldest)
     kernel = jit_kernel(_sarsa_kernel, helpers) if backend == "numba" else _sarsa_kernel
     rng = as_generator(seed)
     t0 = time.perf_counter()
     bad = kernel(
         coder.box._lo.astype(np.float64), coder.box._hi.astype(np.float64),
         np.asarray(coder.tiles_per_dim, dtype=np.float64), coder._offsets.astype(np.float64),
-        np.asarray(coder._cells, dtype=np.int64), n_state, _MC, alpha_r, eps_r, float(gamma), E,
+        np.asarray(coder._cells, dtype=np.int64), n_state, _MC, alpha_r, eps_r, float(gamma), n, E,
         max_len, snap, rng, w, lengths, returns, capped, snapshots,
     )  # fmt: skip
     if bad >= 0:
@@ -225,11 +258,11 @@ def run_mountain_car_sarsa(
         snapshots={int(e): snapshots[k] for k, e in enumerate(snap)},
         wall_time=time.perf_counter() - t0,
         config={
-            "method": "1-step semi-gradient Sarsa (compiled per-run loops)",
+            "method": f"{n}-step semi-gradient Sarsa (compiled per-run loops)",
             "alpha": alpha_r.tolist(),
             "epsilon": eps_r.tolist(),
             "gamma": gamma,
-            "n": 1,
+            "n": n,
             "lambda_": None,
             "runs": R,
             "episodes": E,

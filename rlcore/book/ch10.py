@@ -43,8 +43,8 @@ def mountain_car_tiles() -> TileCoding:
     return TileCoding(list(TILING_LOW), list(TILING_HIGH), n_tilings=8, tiles_per_dim=8)
 
 
-def one_step_sarsa(coder: TileCoding, **settings: Any) -> ControlRunResult:
-    """One-step semi-gradient Sarsa on Mountain Car: compiled per-run loops
+def mountain_car_sarsa(coder: TileCoding, **settings: Any) -> ControlRunResult:
+    """n-step semi-gradient Sarsa on Mountain Car: compiled per-run loops
     (``run_mountain_car_sarsa``) when numba is installed, else ``run_linear_sarsa`` (the same
     algorithm and distribution; minutes instead of seconds for Figure 10.1's 9,000 episodes)."""
     if numba_available():
@@ -104,7 +104,7 @@ def figure_10_1(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> d
     runs, episodes = (1, 2) if quick else (4, 9000)
     shown = [1, 2] if quick else [1, 12, 104, 1000, 9000]
     coder = mountain_car_tiles()
-    res = one_step_sarsa(
+    res = mountain_car_sarsa(
         coder,
         runs=runs,
         episodes=episodes,
@@ -156,7 +156,7 @@ def figure_10_2(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> d
     """
     runs, episodes = (1, 2) if quick else (100, 500)
     alphas = np.array([0.1, 0.2, 0.5]) / 8
-    res = one_step_sarsa(
+    res = mountain_car_sarsa(
         mountain_car_tiles(),
         runs=3 * runs,
         episodes=episodes,
@@ -224,8 +224,7 @@ def figure_10_4(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> d
     capped = 0
     for k, n in enumerate(ns):
         a = np.repeat(np.asarray(grid[n]) / 8, runs)
-        res = run_linear_sarsa(
-            MountainCarBatch(),
+        res = mountain_car_sarsa(
             coder,
             runs=a.size,
             episodes=episodes,

@@ -84,3 +84,23 @@ def test_errors_name_the_problem():
         run_mountain_car_sarsa(mountain_car_tiles(), runs=1, episodes=1, alpha=0.1, backend="c")
     with pytest.raises(ValueError, match="group"):
         run_aggregated_td0(ch9.walk()["mdp"], np.zeros(3), runs=1, episodes=1, alpha=0.1)
+
+
+@needs_numba
+def test_n_step_compiled_equals_uncompiled():
+    kw = dict(runs=2, episodes=2, alpha=0.3 / 8, n=4, seed=2, max_episode_steps=250)
+    fast = run_mountain_car_sarsa(mountain_car_tiles(), backend="numba", **kw)
+    slow = run_mountain_car_sarsa(mountain_car_tiles(), backend="python", **kw)
+    np.testing.assert_array_equal(fast.lengths, slow.lengths)
+    np.testing.assert_array_equal(fast.w, slow.w)
+
+
+@pytest.mark.slow
+@needs_numba
+def test_n_step_has_the_batched_engines_statistics():
+    kw = dict(runs=60, episodes=5, alpha=0.4 / 8, n=8, max_episode_steps=5000)
+    fast = run_mountain_car_sarsa(mountain_car_tiles(), seed=1, **kw)
+    ref = run_linear_sarsa(MountainCarBatch(), mountain_car_tiles(), seed=2, **kw)
+    x, y = fast.lengths.mean(axis=1), ref.lengths.mean(axis=1)
+    se = np.hypot(x.std(ddof=1), y.std(ddof=1)) / np.sqrt(60)
+    assert abs(x.mean() - y.mean()) <= 4 * se, (x.mean(), y.mean(), se)
