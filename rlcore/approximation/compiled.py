@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from rlcore.approximation.batched import ControlRunResult, _per_run
+from rlcore.approximation.batched import _C_MIN, ControlRunResult, _per_run
 from rlcore.approximation.mountain_car import (
     FORCE,
     GOAL_POSITION,
@@ -81,28 +81,32 @@ def _q(w, tiles, a, n_state):
     return total
 
 
-def _choose(w, tiles, n_state, n_actions, epsilon, rng):
-    """Epsilon-greedy action in q(s, ., w) (``epsilon_greedy_action``'s rule)."""
+def _pick(q, epsilon, rng):
+    """Epsilon-greedy action for action values q (A,) (``epsilon_greedy_action``'s rule)."""
     u_explore = rng.random()
     u_pick = rng.random()
     if u_explore < epsilon:
-        return int(u_pick * n_actions)
-    best = -np.inf
+        return int(u_pick * q.shape[0])
+    best = q.max()
     k = 0
-    for a in range(n_actions):
-        q = _q(w, tiles, a, n_state)
-        if q > best:
-            best = q
-            k = 1
-        elif q == best:
+    for a in range(q.shape[0]):
+        if q[a] == best:
             k += 1
     j = int(u_pick * k)
-    for a in range(n_actions):
-        if _q(w, tiles, a, n_state) == best:
+    for a in range(q.shape[0]):
+        if q[a] == best:
             if j == 0:
                 return a
             j -= 1
-    return n_actions - 1  # unreachable
+    return q.shape[0] - 1  # unreachable
+
+
+def _choose(w, tiles, n_state, n_actions, epsilon, rng):
+    """Epsilon-greedy action in q(s, ., w)."""
+    q = np.empty(n_actions)
+    for a in range(n_actions):
+        q[a] = _q(w, tiles, a, n_state)
+    return _pick(q, epsilon, rng)
 
 
 def _update_oldest(w, win_x, win_a, win_r, win_d, head, size, q_boot, alpha, n_state):
@@ -179,6 +183,87 @@ def _sarsa_kernel(
     return -1
 
 
+def _read(wt, zh, eh, big_e, alpha, i):
+    """A weight of the lazy-trace representation: w_i = wt_i + alpha zh_i (E - eh_i)."""
+    return wt[i] + alpha * zh[i] * (big_e - eh[i])
+
+
+def _lambda_kernel(
+    lo, hi, tiles_per_dim, offsets, cells, n_state, mc, alpha, epsilon, gamma, lam, replacing,
+    c_min, episodes, max_len, snap_at, rng, w_all, lengths, returns, capped, snapshots,
+):  # fmt: skip
+    n_actions = 3
+    n_tilings = offsets.shape[0]
+    n_weights = w_all.shape[1]
+    x_t = np.zeros(n_tilings, dtype=np.int64)
+    x_next = np.zeros(n_tilings, dtype=np.int64)
+    q = np.zeros(n_actions)
+    zh = np.zeros(n_weights)  # z = c * zh
+    eh = np.zeros(n_weights)
+    for i in range(alpha.shape[0]):
+        wt = w_all[i]  # materialised weights (all of them between episodes)
+        al, gl = alpha[i], gamma * lam[i]
+        for e in range(episodes):
+            big_e, c = 0.0, 1.0
+            x = -0.6 + (-0.4 + 0.6) * rng.random()  # U[-0.6, -0.4), as rng.uniform(-0.6, -0.4)
+            v = 0.0
+            _tiles(x, v, lo, hi, tiles_per_dim, offsets, cells, x_t)
+            for b in range(n_actions):
+                q[b] = 0.0
+                for j in range(n_tilings):
+                    q[b] += _read(wt, zh, eh, big_e, al, b * n_state + x_t[j])
+            a = _pick(q, epsilon[i], rng)
+            t = 0
+            while True:
+                x, v, term = _car_step(x, v, a, mc)
+                t += 1
+                cut = (not term) and max_len > 0 and t >= max_len
+                a2 = 0
+                if not term:
+                    _tiles(x, v, lo, hi, tiles_per_dim, offsets, cells, x_next)
+                    for b in range(n_actions):
+                        q[b] = 0.0
+                        for j in range(n_tilings):
+                            q[b] += _read(wt, zh, eh, big_e, al, b * n_state + x_next[j])
+                    a2 = _pick(q, epsilon[i], rng)
+                # visit (S_t, A_t): materialise its weights, then set or add to their traces
+                delta = -1.0
+                for j in range(n_tilings):
+                    k = a * n_state + x_t[j]
+                    w_k = _read(wt, zh, eh, big_e, al, k)
+                    delta -= w_k
+                    wt[k] = w_k
+                    eh[k] = big_e
+                    zh[k] = 1.0 / c if replacing else zh[k] + 1.0 / c
+                if not term:
+                    q_next = 0.0
+                    for j in range(n_tilings):
+                        q_next += _read(wt, zh, eh, big_e, al, a2 * n_state + x_next[j])
+                    delta += gamma * q_next
+                if not math.isfinite(delta):
+                    return i
+                big_e += delta * c  # w <- w + alpha delta z, deferred
+                c *= gl  # z <- gamma lambda z
+                if c < c_min or term or cut:  # materialise every weight
+                    for k in range(n_weights):
+                        wt[k] = _read(wt, zh, eh, big_e, al, k)
+                        zh[k] = 0.0 if (term or cut) else zh[k] * c
+                        eh[k] = 0.0
+                    big_e, c = 0.0, 1.0
+                if term or cut:
+                    break
+                a = a2
+                for j in range(n_tilings):
+                    x_t[j] = x_next[j]
+            lengths[i, e] = t
+            returns[i, e] = -float(t)
+            capped[i, e] = not term
+            for k in range(snap_at.shape[0]):
+                if snap_at[k] == e + 1:
+                    snapshots[k, i, :] = wt
+    return -1
+
+
 def run_mountain_car_sarsa(
     coder: TileCoding,
     *,
@@ -188,6 +273,8 @@ def run_mountain_car_sarsa(
     epsilon: float | np.ndarray = 0.0,
     gamma: float = 1.0,
     n: int = 1,
+    lambda_: float | np.ndarray | None = None,
+    trace: str = "replacing",
     max_episode_steps: int | None = None,
     seed: int | np.random.Generator | None = 0,
     snapshot_episodes: Sequence[int] = (),
@@ -200,8 +287,9 @@ def run_mountain_car_sarsa(
     Args:
         coder: a ``TileCoding`` of the 2-D (position, velocity) box without hashing (``size``
             left at its default).
-        runs, episodes, alpha, epsilon, gamma, n, max_episode_steps, seed, snapshot_episodes:
-            as ``run_linear_sarsa``.
+        runs, episodes, alpha, epsilon, gamma, n, lambda_, trace, max_episode_steps, seed,
+            snapshot_episodes: as ``run_linear_sarsa`` (``lambda_``: Sarsa(lambda) with the
+            same deferred ("lazy") trace updates, exact up to rounding).
         backend: "numba" (compiled; needs the ``fast`` extra) or "python" (the same loop
             uncompiled: the same numbers, for tests on small budgets).
 
@@ -235,16 +323,30 @@ def run_mountain_car_sarsa(
     returns = np.zeros((R, E))
     capped = np.zeros((R, E), dtype=bool)
     snapshots = np.zeros((snap.size, R, 3 * n_state))
-    helpers = (_car_step, _tiles, _q, _choose, _update_oldest)
-    kernel = jit_kernel(_sarsa_kernel, helpers) if backend == "numba" else _sarsa_kernel
-    rng = as_generator(seed)
-    t0 = time.perf_counter()
-    bad = kernel(
+    common = (
         coder.box._lo.astype(np.float64), coder.box._hi.astype(np.float64),
         np.asarray(coder.tiles_per_dim, dtype=np.float64), coder._offsets.astype(np.float64),
-        np.asarray(coder._cells, dtype=np.int64), n_state, _MC, alpha_r, eps_r, float(gamma), n, E,
-        max_len, snap, rng, w, lengths, returns, capped, snapshots,
+        np.asarray(coder._cells, dtype=np.int64), n_state, _MC, alpha_r, eps_r, float(gamma),
     )  # fmt: skip
+    if lambda_ is None:
+        method = f"{n}-step semi-gradient Sarsa"
+        kernel = _sarsa_kernel
+        helpers = (_car_step, _tiles, _q, _pick, _choose, _update_oldest)
+        settings = (*common, n)
+    else:
+        if n != 1:
+            raise ValueError("Sarsa(lambda) is a one-step method: leave n=1 when lambda_ is given")
+        check_option("trace", trace, ("accumulating", "replacing"))
+        method = f"Sarsa(lambda), {trace} traces"
+        kernel = _lambda_kernel
+        helpers = (_car_step, _tiles, _pick, _read)
+        lam = _per_run("lambda_", lambda_, R, 0.0, 1.0, False)
+        settings = (*common, lam, trace == "replacing", _C_MIN)
+    if backend == "numba":
+        kernel = jit_kernel(kernel, helpers)
+    rng = as_generator(seed)
+    t0 = time.perf_counter()
+    bad = kernel(*settings, E, max_len, snap, rng, w, lengths, returns, capped, snapshots)
     if bad >= 0:
         raise FloatingPointError(
             f"run_mountain_car_sarsa: the TD error went non-finite in run {bad}; the step size is "
@@ -258,12 +360,12 @@ def run_mountain_car_sarsa(
         snapshots={int(e): snapshots[k] for k, e in enumerate(snap)},
         wall_time=time.perf_counter() - t0,
         config={
-            "method": f"{n}-step semi-gradient Sarsa (compiled per-run loops)",
+            "method": f"{method} (compiled per-run loops)",
             "alpha": alpha_r.tolist(),
             "epsilon": eps_r.tolist(),
             "gamma": gamma,
             "n": n,
-            "lambda_": None,
+            "lambda_": None if lambda_ is None else np.broadcast_to(lambda_, (R,)).tolist(),
             "runs": R,
             "episodes": E,
             "max_episode_steps": max_episode_steps,

@@ -104,3 +104,26 @@ def test_n_step_has_the_batched_engines_statistics():
     x, y = fast.lengths.mean(axis=1), ref.lengths.mean(axis=1)
     se = np.hypot(x.std(ddof=1), y.std(ddof=1)) / np.sqrt(60)
     assert abs(x.mean() - y.mean()) <= 4 * se, (x.mean(), y.mean(), se)
+
+
+@needs_numba
+def test_sarsa_lambda_compiled_equals_uncompiled():
+    for trace in ("replacing", "accumulating"):
+        kw = dict(runs=2, episodes=2, alpha=0.6 / 8, lambda_=[0.92, 0.5], trace=trace, seed=4,
+                  max_episode_steps=200)  # fmt: skip
+        fast = run_mountain_car_sarsa(mountain_car_tiles(), backend="numba", **kw)
+        slow = run_mountain_car_sarsa(mountain_car_tiles(), backend="python", **kw)
+        np.testing.assert_array_equal(fast.lengths, slow.lengths)
+        np.testing.assert_array_equal(fast.w, slow.w)
+
+
+@pytest.mark.slow
+@needs_numba
+def test_sarsa_lambda_has_the_batched_engines_statistics():
+    kw = dict(runs=100, episodes=10, alpha=0.4 / 8, lambda_=0.92, trace="replacing",
+              max_episode_steps=5000)  # fmt: skip
+    fast = run_mountain_car_sarsa(mountain_car_tiles(), seed=1, **kw)
+    ref = run_linear_sarsa(MountainCarBatch(), mountain_car_tiles(), seed=2, **kw)
+    x, y = fast.lengths.mean(axis=1), ref.lengths.mean(axis=1)
+    se = np.hypot(x.std(ddof=1), y.std(ddof=1)) / np.sqrt(100)
+    assert abs(x.mean() - y.mean()) <= 4 * se, (x.mean(), y.mean(), se)
