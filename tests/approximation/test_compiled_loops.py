@@ -127,3 +127,16 @@ def test_sarsa_lambda_has_the_batched_engines_statistics():
     x, y = fast.lengths.mean(axis=1), ref.lengths.mean(axis=1)
     se = np.hypot(x.std(ddof=1), y.std(ddof=1)) / np.sqrt(100)
     assert abs(x.mean() - y.mean()) <= 4 * se, (x.mean(), y.mean(), se)
+
+
+def test_without_numba_the_figures_use_the_numpy_engines(monkeypatch):
+    import rlcore.book.ch10 as ch10
+    import rlcore.tabular.compiled as tc
+
+    monkeypatch.setattr(ch10, "numba_available", lambda: False)
+    res = ch10.mountain_car_sarsa(mountain_car_tiles(), runs=2, episodes=1, alpha=0.5 / 8,
+                                  lambda_=0.9, max_episode_steps=100, seed=0)  # fmt: skip
+    assert res.config["method"] == "Sarsa(lambda), replacing traces"  # run_linear_sarsa's
+    monkeypatch.setattr(tc, "numba_available", lambda: False)
+    out = tc.run_td_control("CliffWalking-v1", method="q_learning", alpha=0.5, episodes=2)
+    assert out["backend"] == "numpy" and out["returns"].shape == (1, 2)
