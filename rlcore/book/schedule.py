@@ -43,7 +43,7 @@ COSTS: dict[str, tuple[float, float]] = {
     "figure_8_2": (7.3, 10.1),
     "figure_8_4": (4.5, 5.4),
     "figure_8_5": (33.7, 7.4),
-    "figure_9_1": (31.8, 2.9),
+    "figure_9_1": (29.9, 2.9),
     "figure_9_2": (18.8, 1.2),  # compiled (TD(0) panel)
     "figure_9_5": (55.0, 2.5),
     "figure_9_10": (73.6, 4.8),
