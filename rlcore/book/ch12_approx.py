@@ -4,8 +4,10 @@
 traces and the Mountain Car tile coding of chapter 10 (``rlcore.book.ch10.mountain_car_tiles``),
 epsilon = 0, weights initialised to 0; many runs and step sizes at once in
 ``rlcore.approximation.batched.run_linear_sarsa`` (lazily applied traces, equal to
-``agents.linear_sarsa_lambda`` step for step). lambda = 0 is run as one-step semi-gradient Sarsa,
-which it equals (tested).
+``agents.linear_sarsa_lambda`` step for step), or, with numba installed, the same algorithm as
+compiled per-run loops (``rlcore.approximation.compiled.run_mountain_car_sarsa``, equal in
+distribution, tested). lambda = 0 is run as one-step semi-gradient Sarsa, which it equals
+(tested).
 """
 
 from __future__ import annotations
@@ -15,10 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from rlcore.approximation.batched import run_linear_sarsa
-from rlcore.approximation.mountain_car import MountainCarBatch
 from rlcore.book.ch9 import beats
-from rlcore.book.ch10 import MAX_STEPS, QUICK_MAX_STEPS, mountain_car_tiles
+from rlcore.book.ch10 import MAX_STEPS, QUICK_MAX_STEPS, mountain_car_sarsa, mountain_car_tiles
 from rlcore.book.plotting import band, pyplot, result, save, within
 from rlcore.registry import export
 
@@ -57,8 +57,7 @@ def figure_12_10(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> 
     capped = 0
     for k, (lam, alphas) in enumerate(grid.items()):
         a = np.repeat(np.asarray(alphas) / 8, runs)
-        res = run_linear_sarsa(
-            MountainCarBatch(),
+        res = mountain_car_sarsa(
             coder,
             runs=a.size,
             episodes=episodes,

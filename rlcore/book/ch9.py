@@ -25,6 +25,7 @@ import numpy as np
 
 import rlcore.envs  # noqa: F401  (registers the rlcore/... ids)
 from rlcore.approximation import objectives
+from rlcore.approximation.compiled import run_aggregated_td0
 from rlcore.approximation.features import (
     Fourier,
     Polynomial,
@@ -36,6 +37,7 @@ from rlcore.book.plotting import band, close, pyplot, result, save, spread, with
 from rlcore.registry import export
 from rlcore.tabular import FiniteMDP, planning
 from rlcore.tabular.batched import as_batched_env, sample_episodes
+from rlcore.tabular.compiled import numba_available
 
 N = 1000  # non-terminal states 1..1000; 0 and 1001 are the terminal ends
 STATES = np.arange(1, N + 1)
@@ -280,6 +282,19 @@ def td0_aggregation(rng, runs: int, episodes: int, alpha: float, n_groups: int) 
     return w[:, :n_groups]
 
 
+def td0_aggregation_runs(rng, runs: int, episodes: int, alpha: float, n_groups: int):
+    """``td0_aggregation``'s weights (R, groups): compiled per-run loops that sample the walk as
+    they learn (``run_aggregated_td0``) when numba is installed (5 x 100,000 episodes, about 42
+    million sequential steps, in seconds instead of minutes), else ``td0_aggregation``."""
+    if not numba_available():
+        return td0_aggregation(rng, runs, episodes, alpha, n_groups)
+    group = np.full(N + 2, n_groups, np.int64)  # terminal ends: a weight never read
+    group[1:-1] = StateAggregation(1, N, n_groups, discrete=True)(STATES)[:, 0]
+    res = run_aggregated_td0(walk()["mdp"], group, runs=runs, episodes=episodes, alpha=alpha,
+                             seed=rng)  # fmt: skip
+    return res["w"][:, :n_groups]
+
+
 def n_step_td_sweep(rng, runs, episodes, alphas, ns, n_groups) -> np.ndarray:
     """n-step semi-gradient TD with state aggregation (§9.4, eq. 9.15) for every (n, alpha).
 
@@ -355,7 +370,7 @@ def figure_9_2(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> di
     runs_l, episodes_l = (2, 300) if quick else (5, 100_000)
     alpha_l = 2e-2 if quick else 2e-4
     X, _, w_td = _aggregation_truth(10)
-    w_left = td0_aggregation(_rng(seed, 2), runs_l, episodes_l, alpha_l, 10)
+    w_left = td0_aggregation_runs(_rng(seed, 2), runs_l, episodes_l, alpha_l, 10)
     runs_r = 5 if quick else 100
     ns = [1, 4, 16] if quick else [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
     alphas = np.array(

@@ -19,42 +19,44 @@ from typing import Any
 
 # CPU seconds per figure (book settings, quick settings), seed 0, measured on the project's
 # 2-core CPU while it was shared (process CPU time, which load inflates far less than wall
-# time): book settings one figure per process, quick settings in one `rlcore figures all
-# --quick`. Entries marked "estimate" were not measured to the end: they did not finish in 420 s
-# of wall time at load 15-22 (so > ~40 s CPU); see the README's "Fidelity and finish" table.
-# The ETA rescales every entry by the speed it sees.
+# time). Book settings: one figure per process, or within one `rlcore figures all` (4.1-8.5,
+# 6.3 apart); quick settings: one `rlcore figures all --quick` (6.3, 9.2, 10.x and 12.10
+# re-measured after the compiled loops). Every entry was measured to the end; the figures marked
+# "compiled" assume numba (the ``fast`` extra): without it they run the NumPy engines, several
+# times slower (6.3 about 1200 s), and the ETA's speed correction cannot foresee that. See the
+# README's "Fidelity and finish" table. The ETA rescales every entry by the speed it sees.
 COSTS: dict[str, tuple[float, float]] = {
-    "figure_4_1": (2.4, 1.4),
-    "figure_4_2": (3.9, 2.2),
-    "figure_4_3": (1.9, 0.8),
-    "figure_5_1": (2.6, 0.8),
-    "figure_5_2": (76.4, 5.6),
-    "figure_5_3": (3.8, 0.6),
-    "figure_5_4": (14.3, 0.4),
-    "example_6_2": (3.5, 0.9),
-    "example_6_5": (3.0, 1.1),
-    "example_6_6": (9.5, 2.1),
-    "figure_6_2": (2.7, 0.7),
-    "figure_6_3": (1200.0, 7.5),  # book: earlier README measurement: about 20 min
-    "figure_6_5": (7.5, 1.0),
-    "figure_7_2": (34.8, 3.0),
-    "figure_8_2": (10.6, 10.1),
-    "figure_8_4": (7.5, 5.4),
-    "figure_8_5": (36.2, 7.4),
-    "figure_9_1": (31.8, 2.9),
-    "figure_9_2": (120.0, 1.1),  # book: estimate (see above)
-    "figure_9_5": (120.0, 2.5),  # book: estimate (see above)
-    "figure_9_10": (120.0, 4.8),  # book: estimate (see above)
-    "figure_10_1": (180.0, 1.5),  # book: earlier README measurement: about 3 min
-    "figure_10_2": (120.0, 1.2),  # book: estimate (not measured in this session)
-    "figure_10_4": (120.0, 1.5),  # book: estimate (not measured in this session)
+    "figure_4_1": (1.7, 1.4),
+    "figure_4_2": (2.4, 2.2),
+    "figure_4_3": (0.8, 0.8),
+    "figure_5_1": (1.2, 0.8),
+    "figure_5_2": (91.2, 5.6),
+    "figure_5_3": (1.6, 0.6),
+    "figure_5_4": (11.7, 0.4),
+    "example_6_2": (1.2, 0.9),
+    "example_6_5": (1.2, 1.1),
+    "example_6_6": (7.8, 2.1),
+    "figure_6_2": (0.8, 0.7),
+    "figure_6_3": (54.7, 2.6),  # compiled
+    "figure_6_5": (5.2, 1.0),
+    "figure_7_2": (30.6, 3.0),
+    "figure_8_2": (7.3, 10.1),
+    "figure_8_4": (4.5, 5.4),
+    "figure_8_5": (33.7, 7.4),
+    "figure_9_1": (29.9, 2.9),
+    "figure_9_2": (18.8, 1.2),  # compiled (TD(0) panel)
+    "figure_9_5": (55.0, 2.5),
+    "figure_9_10": (73.6, 4.8),
+    "figure_10_1": (4.9, 0.7),  # compiled
+    "figure_10_2": (7.4, 0.3),  # compiled
+    "figure_10_4": (9.6, 0.3),  # compiled
     "figure_11_2": (1.1, 0.4),
     "figure_11_5": (0.6, 0.5),
     "figure_11_6": (0.3, 0.3),
     "figure_12_3": (22.8, 4.5),
     "figure_12_6": (6.3, 1.5),
     "figure_12_8": (8.8, 1.6),
-    "figure_12_10": (120.0, 1.4),  # book: estimate (not measured in this session)
+    "figure_12_10": (14.5, 3.2),  # compiled
 }
 UNKNOWN_COST = 10.0  # a figure not in COSTS (e.g. one added later)
 
