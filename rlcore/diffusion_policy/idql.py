@@ -25,6 +25,7 @@ import torch
 from rlcore.diffusion_policy.offline import (
     ActionModel,
     ActionModelConfig,
+    OfflineCheckpoint,
     TransitionTensors,
     check_gamma,
     check_tau,
@@ -80,8 +81,9 @@ class IDQLConfig:
 
 
 @export("agents.idql")
-class IDQL:
+class IDQL(OfflineCheckpoint):
     """IDQL on an offline dataset: ``fit(steps)``, then a Policy (``act``) for ``rlcore.run``.
+    ``save(dir)`` / ``rlcore.load(dir)`` round-trip it (``OfflineCheckpoint``).
 
     Args:
         dataset: an ``EpisodeDataset`` (or mapping) with observations, actions, rewards,
@@ -102,6 +104,7 @@ class IDQL:
     ) -> None:
         self.config = config
         self.data = TransitionTensors.from_dataset(dataset, "agents.idql")
+        self._remember(dataset, "agents.idql", seed, reduction=reduction)
         obs_dim, action_dim = self.data.s_tm1.shape[1], self.data.a_tm1.shape[1]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -131,6 +134,16 @@ class IDQL:
             seed=seed,
         )
         self.propose, self.value = propose, value  # env units, for other rankers/generators
+
+    @classmethod
+    def _config_type(cls) -> type:
+        return IDQLConfig
+
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        return {"actor": self.actor, "q": self.q, "v": self.v, "q_target": self.q_target}
+
+    def _generators(self) -> dict[str, torch.Generator]:
+        return {"train": self._train_generator, "policy": self.policy.generator}
 
     # -- training -----------------------------------------------------------------------------
     def update(self, *, actor: bool = True) -> dict[str, float]:
