@@ -198,24 +198,47 @@ class StateTracker:
     so the mass runs along the plan at the speed the gains allow and, past the plan's end,
     settles on its last point (the goal). The gains default to the maze expert's.
 
+    Replanning: a plan is drawn at the episode's first step and kept (the paper's choice;
+    replanning on a schedule from the goal draws plans that leave it again, as the data's
+    windows do). If the mass is stuck, its speed |v| below ``stuck_speed`` for ``stuck_steps``
+    consecutive steps while farther than ``settle_radius`` from the plan's last point (a
+    sampled plan that cuts through a wall), a new plan is drawn from where it stands.
+
+    With ``n_plans`` > 1 the planner draws that many plans and keeps the shortest feasible one
+    (a trajectory-level propose-and-rank with an analytic cost): cost = path length
+    sum_k |P_{k+1} - P_k| + 100 sum_k max(0, |P_{k+1} - P_k| - d_max), where d_max is the
+    longest step between consecutive planned points seen in the data's windows (a plan that
+    jumps farther, e.g. through a wall, is all but ruled out).
+
     Attributes:
         kp, kd: PD gains (kp > 0, kd >= 0).
         lookahead: planned points between the nearest one and the aim (>= 1).
+        n_plans: plans drawn per planning call (>= 1); the shortest feasible is followed.
         position_dims, velocity_dims: where position and velocity sit in the observation.
-        replan_every: env steps between plans; 0 plans once per episode (the paper's choice).
+        replan_every: env steps between plans; 0 plans once (plus the stuck rule).
+        stuck_steps: consecutive stuck steps that trigger a new plan; 0 disables the rule.
+        stuck_speed, settle_radius: the stuck rule's thresholds (env units).
     """
 
     kp: float = 10.0
     kd: float = 1.0
     lookahead: int = 1
+    n_plans: int = 1
     position_dims: tuple[int, ...] = (0, 1)
     velocity_dims: tuple[int, ...] = (2, 3)
     replan_every: int = 0
+    stuck_steps: int = 5
+    stuck_speed: float = 0.05
+    settle_radius: float = 0.5
 
     def __post_init__(self) -> None:
+        check_int("stuck_steps", self.stuck_steps, 0)
+        check_range("stuck_speed", self.stuck_speed, 0.0)
+        check_range("settle_radius", self.settle_radius, 0.0)
         check_range("kp", self.kp, 0.0, low_open=True)
         check_range("kd", self.kd, 0.0)
         check_int("lookahead", self.lookahead, 1)
+        check_int("n_plans", self.n_plans, 1)
         check_int("replan_every", self.replan_every, 0)
         if len(self.position_dims) != len(self.velocity_dims) or not self.position_dims:
             raise ValueError(
@@ -232,6 +255,19 @@ class StateTracker:
         progress += int(np.argmin(np.linalg.norm(window - p, axis=1)))
         aim = positions[min(progress + self.lookahead, last)]
         return np.clip(self.kp * (aim - p) - self.kd * v, -1.0, 1.0), progress
+
+    def plan_cost(self, positions: np.ndarray, max_step: float) -> np.ndarray:
+        """Costs (n,) of plans' positions (n, H, P): length plus 100 x the excess of each step
+        over ``max_step``."""
+        steps = np.linalg.norm(np.diff(positions, axis=1), axis=-1)  # (n, H - 1)
+        return steps.sum(axis=1) + 100.0 * np.maximum(steps - max_step, 0.0).sum(axis=1)
+
+    def is_stuck(self, positions: np.ndarray, obs: np.ndarray) -> bool:
+        """Slower than ``stuck_speed`` and farther than ``settle_radius`` from the plan's end."""
+        p = obs[list(self.position_dims)]
+        v = obs[list(self.velocity_dims)]
+        far = np.linalg.norm(positions[-1] - p) > self.settle_radius
+        return bool(far and np.linalg.norm(v) < self.stuck_speed)
 
 
 def _check_controller(controller: Any, config: PlannerConfig) -> StateTracker | None:
@@ -258,6 +294,7 @@ class _Planner(OfflineCheckpoint):
         self.seed(seed)
         self._queue: deque[np.ndarray] = deque()
         self._track: dict[str, Any] = {}
+        self.plans_drawn = 0  # tracker plans since construction (diagnostics)
 
     def seed(self, seed: int | None) -> None:
         if seed is None:
@@ -283,9 +320,15 @@ class _Planner(OfflineCheckpoint):
 
     def _track_step(self, obs: np.ndarray) -> np.ndarray:
         c, track = self.controller, self._track
-        if not track or (c.replan_every and track["age"] >= c.replan_every):
-            states = self.planned_states(obs[None])[0]  # (H, obs_dim), env units
-            track.update(positions=states[:, list(c.position_dims)], progress=0, age=0)
+        if track:
+            track["stuck"] = track["stuck"] + 1 if c.is_stuck(track["positions"], obs) else 0
+        due = c.replan_every and track["age"] >= c.replan_every
+        if not track or due or (c.stuck_steps and track["stuck"] >= c.stuck_steps):
+            states = self.planned_states(np.repeat(obs[None], c.n_plans, axis=0))  # (n, H, obs)
+            positions = states[..., list(c.position_dims)]
+            best = int(np.argmin(c.plan_cost(positions, self._max_step(c.position_dims))))
+            track.update(positions=positions[best], progress=0, age=0, stuck=0)
+            self.plans_drawn += 1
         a, track["progress"] = c.action(track["positions"], track["progress"], obs)
         track["age"] += 1
         return a.astype(np.float32)
@@ -321,6 +364,15 @@ class _Planner(OfflineCheckpoint):
             options["controller"] = dataclasses.asdict(controller)
         options["goal_dims"] = list(options["goal_dims"])
         self._remember(dataset, what, seed, **options)
+
+    def _max_step(self, dims: tuple[int, ...]) -> float:
+        """The longest step between consecutive window points of the data, in ``dims``."""
+        seg = self._window_segments[..., list(dims)]  # (N, H - 1, P), env units
+        return float(np.linalg.norm(seg, axis=-1).max())
+
+    def _keep_segments(self, states: np.ndarray, obs_normalizer: MinMaxNormalizer) -> None:
+        raw = obs_normalizer.unnormalize(states.astype(np.float64))
+        self._window_segments = np.diff(raw, axis=1).astype(np.float32)  # (N, H - 1, obs_dim)
 
     def plan(self, obs: np.ndarray) -> np.ndarray:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -380,6 +432,7 @@ class Diffuser(_Planner):
         )
         self.obs_dim = data["states"].shape[2]
         self.action_dim = data["actions"].shape[2]
+        self._keep_segments(data["states"], self.obs_normalizer)
         x0 = np.concatenate([data["states"], data["actions"]], axis=2)  # (N, H, D)
         self._x0 = torch.as_tensor(x0.reshape(len(x0), -1), dtype=torch.float32)
         self._returns = torch.as_tensor(data["returns"], dtype=torch.float32)
@@ -536,6 +589,7 @@ class DecisionDiffuser(_Planner):
             data["action_normalizer"],
         )
         states, actions = data["states"], data["actions"]  # (N, H, obs), (N, H, A)
+        self._keep_segments(states, self.obs_normalizer)
         self.obs_dim, self.action_dim = states.shape[2], actions.shape[2]
         self.goal_dims = tuple(check_int("goal dim", d, 0, self.obs_dim - 1) for d in goal_dims)
         if condition == "return":
