@@ -32,6 +32,7 @@ from rlcore.diffusion_policy.offline import (
     ActionModelConfig,
     OfflineCheckpoint,
     TransitionTensors,
+    adam,
     check_gamma,
     critic_ensemble,
     env_unit_io,
@@ -144,8 +145,8 @@ class DiffusionQL(OfflineCheckpoint):
             obs_dim + action_dim, config.critics, config.hidden, config.depth, seed=seed + 1
         )
         self.q_target = self.q.target_copy()
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.lr)
-        self.q_optimizer = torch.optim.Adam(self.q.parameters(), lr=config.lr)
+        self.actor_optimizer = adam(self.actor.parameters(), config.lr)
+        self.q_optimizer = adam(self.q.parameters(), config.lr)
         self._train_generator = torch.Generator().manual_seed(seed)
         self.trained_steps = 0
         propose, value = env_unit_io(self.ema.averaged, self.q, self.data)

@@ -27,6 +27,7 @@ from rlcore.diffusion_policy.offline import (
     ActionModelConfig,
     OfflineCheckpoint,
     TransitionTensors,
+    adam,
     check_gamma,
     check_tau,
     critic_ensemble,
@@ -115,7 +116,7 @@ class IDQL(OfflineCheckpoint):
         self.v = critic_ensemble(obs_dim, 1, config.hidden, config.depth, seed=seed + 2)
         self.q_target = self.q.target_copy()
         self.optimizers = {
-            name: torch.optim.Adam(net.parameters(), lr=config.lr)
+            name: adam(net.parameters(), config.lr)
             for name, net in (("actor", self.actor), ("q", self.q), ("v", self.v))
         }
         self._train_generator = torch.Generator().manual_seed(seed)

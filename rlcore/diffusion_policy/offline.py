@@ -131,6 +131,13 @@ class TransitionTensors:
         return self.s_tm1[idx], self.a_tm1[idx], self.r_t[idx], self.s_t[idx], self.d_t[idx]
 
 
+def adam(params: Any, lr: float) -> torch.optim.Adam:
+    """Adam with PyTorch's fused kernel (one kernel over all tensors instead of a Python loop
+    per tensor: 10-20 % of an IDQL step on one CPU thread, measured in the cost benchmark); the
+    same update rule and deterministic, but not bit-identical to the per-tensor loop."""
+    return torch.optim.Adam(params, lr=lr, fused=True)
+
+
 # ---------------------------------------------------------------------------- actor
 @dataclass(frozen=True)
 class ActionModelConfig:

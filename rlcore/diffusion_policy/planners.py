@@ -32,7 +32,12 @@ import torch
 from torch import Tensor, nn
 
 from rlcore.diffusion_policy.chunking import MinMaxNormalizer, chunk_indices
-from rlcore.diffusion_policy.offline import OfflineCheckpoint, config_from_dict, transition_arrays
+from rlcore.diffusion_policy.offline import (
+    OfflineCheckpoint,
+    adam,
+    config_from_dict,
+    transition_arrays,
+)
 from rlcore.generative.diffusion import Diffusion, q_sample
 from rlcore.generative.ema import EMA
 from rlcore.generative.guidance import ClassifierGuidance, Inpaint
@@ -144,7 +149,7 @@ def _fit_denoiser(
 ) -> EMA:
     """Adam on ``objective.loss`` (plus ``extra(idx)`` if given) over random minibatches."""
     params = list(net.parameters()) + (list(extra.parameters()) if extra is not None else [])
-    optimizer = torch.optim.Adam(params, lr=config.lr)
+    optimizer = adam(params, config.lr)
     ema = EMA(net, decay=config.ema_decay)
     net.train()
     for _ in range(config.steps):
@@ -320,10 +325,13 @@ class _Planner(OfflineCheckpoint):
 
     def _track_step(self, obs: np.ndarray) -> np.ndarray:
         c, track = self.controller, self._track
+        due = not track
         if track:
             track["stuck"] = track["stuck"] + 1 if c.is_stuck(track["positions"], obs) else 0
-        due = c.replan_every and track["age"] >= c.replan_every
-        if not track or due or (c.stuck_steps and track["stuck"] >= c.stuck_steps):
+            due = (c.replan_every and track["age"] >= c.replan_every) or (
+                c.stuck_steps and track["stuck"] >= c.stuck_steps
+            )
+        if due:
             states = self.planned_states(np.repeat(obs[None], c.n_plans, axis=0))  # (n, H, obs)
             positions = states[..., list(c.position_dims)]
             best = int(np.argmin(c.plan_cost(positions, self._max_step(c.position_dims))))
@@ -474,7 +482,7 @@ class Diffuser(_Planner):
 
     def _fit_return_model(self, generator: torch.Generator) -> None:
         model, obj, c = self.return_model, self.objective, self.config
-        optimizer = torch.optim.Adam(model.parameters(), lr=c.lr)
+        optimizer = adam(model.parameters(), c.lr)
         for _ in range(c.steps):
             idx = torch.randint(self._x0.shape[0], (c.batch_size,), generator=generator)
             x0 = self._x0[idx]
