@@ -20,8 +20,13 @@ picks a subset.
 
     python benchmarks/offline_generative.py maze --methods diffuser_track,d3rlpy_iql \
         --d3rlpy-python /work/venv-d3rlpy/bin/python --seeds 3
-cost: training seconds per 1,000 gradient steps (IDQL with 5 denoising steps; Diffusion-QL with
-and without EDP) and batch-1 action latency against denoising steps and candidates.
+cost: training seconds per 10,000 gradient steps on the U-maze data, interleaved rounds (IDQL
+with 5 denoising steps and its 3x256 or a 1x256 actor, Diffusion-QL with and without EDP, the
+chain's no-grad target sampling; d3rlpy IQL side by side with ``--d3rlpy-python``) and batch-1
+action latency against denoising steps and candidates:
+
+    python benchmarks/offline_generative.py cost --steps 100 --repeats 3 \
+        --d3rlpy-python /work/venv-d3rlpy/bin/python --no-latency
 """
 
 from __future__ import annotations
@@ -329,23 +334,69 @@ def _bc(data, seed, steps):
 
 
 # ---------------------------------------------------------------------------- cost
-def cost(out: Path, steps: int = 200, repeats: int = 3) -> dict:
+def cost(
+    out: Path,
+    steps: int = 200,
+    repeats: int = 3,
+    d3rlpy_python: str | None = None,
+    latency: bool = True,
+) -> dict:
+    """Training seconds per 10k gradient steps, interleaved round-robin over ``repeats`` rounds
+    (medians), on the U-maze data: IDQL (K = 5, the 3x256 actor, and a 1x256 actor),
+    Diffusion-QL through the chain and with EDP, the chain's parts, and, with
+    ``d3rlpy_python``, d3rlpy's IQL (the runner's own training clock, same batch and critics)."""
     out.mkdir(parents=True, exist_ok=True)
-    data = collect(BANDIT, 1000, seed=0)
-    rows = {}
+    data = point_maze_dataset("umaze", 10, seed=0)
+    light = ActionModelConfig(depth=1)
     makers = {
         "idql_k5": lambda: IDQL(data, IDQLConfig()),
+        "idql_k5_actor_depth1": lambda: IDQL(data, IDQLConfig(actor=light)),
         "diffusion_ql_chain_k5": lambda: DiffusionQL(data, DiffusionQLConfig()),
         "diffusion_ql_edp_k5": lambda: DiffusionQL(data, DiffusionQLConfig(action_approx="edp")),
     }
-    for name, make in makers.items():
-        times = []
-        for _ in range(repeats):
+    times: dict[str, list[float]] = {}
+    npz = None
+    if d3rlpy_python:
+        tmp = tempfile.TemporaryDirectory(prefix="d3rlpy_cost_")
+        npz = data.save(Path(tmp.name) / "data.npz")
+    for _ in range(repeats):
+        for name, make in makers.items():
             agent = make()
+            agent.fit(2)  # warm-up
             t = time.perf_counter()
             agent.fit(steps)
-            times.append((time.perf_counter() - t) / steps * 1000)
-        rows[f"train_s_per_1k_steps/{name}"] = float(np.median(times))
+            times.setdefault(name, []).append((time.perf_counter() - t) / steps * 1e4)
+            if name == "diffusion_ql_chain_k5":  # where a chain step's time goes
+                s = agent.data.s_tm1[: agent.config.batch_size]
+                t = time.perf_counter()
+                for _ in range(10):
+                    with torch.no_grad():
+                        agent.ema.averaged.sample(s, 1)
+                times.setdefault("part/target_action_sampling_no_grad", []).append(
+                    (time.perf_counter() - t) / 10 * 1e4
+                )
+        if npz is not None:
+            result_file = Path(tmp.name) / "r.json"
+            cmd = [d3rlpy_python, str(RUNNER), "--data", str(npz), "--algo", "iql"]
+            cmd += ["--steps", str(steps), "--out", str(result_file), "--warmup"]
+            subprocess.run(cmd, check=True, capture_output=True)
+            result = json.loads(result_file.read_text())
+            times.setdefault("d3rlpy_iql", []).append(result["seconds_per_10k_steps"])
+    rows = {f"train_s_per_10k_steps/{k}": float(np.median(v)) for k, v in times.items()}
+    rows["raw"] = times
+    if "d3rlpy_iql" in times:
+        ratio = [a / b for a, b in zip(times["idql_k5"], times["d3rlpy_iql"])]
+        ratio_light = [a / b for a, b in zip(times["idql_k5_actor_depth1"], times["d3rlpy_iql"])]
+        rows["ratio/idql_k5_over_d3rlpy_iql"] = float(np.median(ratio))
+        rows["ratio/idql_k5_actor_depth1_over_d3rlpy_iql"] = float(np.median(ratio_light))
+    chain = np.asarray(times["diffusion_ql_chain_k5"])
+    rows["ratio/diffusion_ql_chain_over_edp"] = float(
+        np.median(chain / np.asarray(times["diffusion_ql_edp_k5"]))
+    )
+    if not latency:
+        (out / "cost.json").write_text(json.dumps(rows, indent=1))
+        print(json.dumps(rows, indent=1))
+        return rows
     for k in (1, 5, 20):
         for n in (1, 16, 64):
             agent = IDQL(data, IDQLConfig(n_candidates=n, actor=ActionModelConfig(steps=k)))
@@ -356,8 +407,7 @@ def cost(out: Path, steps: int = 200, repeats: int = 3) -> dict:
                 agent.act(obs)
             rows[f"latency_ms/steps={k},candidates={n}"] = (time.perf_counter() - t) / 20 * 1e3
     (out / "cost.json").write_text(json.dumps(rows, indent=1))
-    for key, value in rows.items():
-        print(f"{key}: {value:.2f}")
+    print(json.dumps(rows, indent=1))
     return rows
 
 
@@ -402,6 +452,8 @@ def main() -> None:
     parser.add_argument("--d3rlpy-python", default=None, help="interpreter with d3rlpy 2.8.1")
     parser.add_argument("--save-dir", type=Path, default=None, help="maze: save trained agents")
     parser.add_argument("--n-plans", type=int, default=16, help="maze-reeval: plans per call")
+    parser.add_argument("--repeats", type=int, default=3, help="cost: interleaved rounds")
+    parser.add_argument("--no-latency", action="store_true", help="cost: training times only")
     parser.add_argument("--first-seed", type=int, default=0, help="maze: seeds first..first+n-1")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -419,11 +471,13 @@ def main() -> None:
             methods,
             args.d3rlpy_python,
             args.planner_steps,
+            args.save_dir,
+            args.first_seed,
         )
     elif args.what == "maze-reeval":
         maze_reeval(args.save_dir, args.out, args.episodes, args.n_plans)
     elif args.what == "cost":
-        cost(args.out)
+        cost(args.out, args.steps, args.repeats, args.d3rlpy_python, not args.no_latency)
     else:
         reference()
 
