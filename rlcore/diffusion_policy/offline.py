@@ -133,7 +133,7 @@ class TransitionTensors:
 
 def adam(params: Any, lr: float) -> torch.optim.Adam:
     """Adam with PyTorch's fused kernel (one kernel over all tensors instead of a Python loop
-    per tensor: 10-20 % of an IDQL step on one CPU thread, measured in the cost benchmark); the
+    per tensor: 10-20 % of an IDQL step on one CPU thread, measured side by side); the
     same update rule and deterministic, but not bit-identical to the per-tensor loop."""
     return torch.optim.Adam(params, lr=lr, fused=True)
 
