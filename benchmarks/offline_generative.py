@@ -11,16 +11,30 @@ BC (the behaviour model's own sample), Diffusion-QL (eta 2.5, one sample), IDQL 
 and propose-and-rank (the diffusion BC model proposes 64, an IQL critic ensemble of 1, 2, 5, 10
 members ranks with ensembles.min); writes bandit.json, bandit.md and bandit_actions.png (each
 policy's actions over the data, seed 0).
-maze: normalised D4RL score of Diffuser (guided, unguided), Decision Diffuser (goal), IDQL,
-Diffusion-QL and Gaussian BC on envs.point_maze_dataset data.
-cost: training seconds per 1,000 gradient steps (IDQL with 5 denoising steps; Diffusion-QL with
-and without EDP) and batch-1 action latency against denoising steps and candidates.
+maze: normalised D4RL score of Diffuser (guided, unguided; replaying planned actions, or
+``diffuser_track``: a strided state plan followed by ``StateTracker``, Janner et al.'s maze2d
+execution), Decision Diffuser (goal; also ``decision_diffuser_track``), IDQL, Diffusion-QL,
+Gaussian BC and, with ``--d3rlpy-python``, d3rlpy 2.8.1's IQL and TD3+BC (trained and served by
+benchmarks/d3rlpy_runner.py in that interpreter) on envs.point_maze_dataset data; ``--methods``
+picks a subset.
+
+    python benchmarks/offline_generative.py maze --methods diffuser_track,d3rlpy_iql \
+        --d3rlpy-python /work/venv-d3rlpy/bin/python --seeds 3
+cost: training seconds per 10,000 gradient steps on the U-maze data, interleaved rounds (IDQL
+with 5 denoising steps and its 3x256 or a 1x256 actor, Diffusion-QL with and without EDP, the
+chain's no-grad target sampling; d3rlpy IQL side by side with ``--d3rlpy-python``) and batch-1
+action latency against denoising steps and candidates:
+
+    python benchmarks/offline_generative.py cost --steps 100 --repeats 3 \
+        --d3rlpy-python /work/venv-d3rlpy/bin/python --no-latency
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,6 +59,7 @@ from rlcore.diffusion_policy import (  # noqa: E402
     NetworkConfig,
     PlannerConfig,
     ProposeAndRank,
+    StateTracker,
     TrainConfig,
     gaussian_bc_policy,
 )
@@ -143,43 +158,162 @@ def bandit(out: Path, seeds: int, steps: int, hidden: int = 64, n_data: int = 10
 
 
 # ---------------------------------------------------------------------------- maze
-def maze(out: Path, layout: str, seeds: int, steps: int, episodes: int, n_data: int) -> dict:
+RUNNER = Path(__file__).with_name("d3rlpy_runner.py")
+# Track mode: a state plan of H points, `stride` env steps apart, covering about the longest
+# shortest path at full speed (U-maze ~28 steps; medium and large scaled by their path lengths).
+TRACK = {"umaze": (8, 4), "medium": (16, 4), "large": (24, 4)}
+TRACKER = StateTracker(lookahead=2, n_plans=16)
+
+
+def maze_reeval(save_dir: Path, out: Path, episodes: int, n_plans: int) -> dict:
+    """Evaluate the planners saved by ``maze --save-dir`` again (same episodes and env seeds)
+    with a tracker drawing ``n_plans`` plans; writes maze_reeval.json."""
+    import dataclasses
+
     out.mkdir(parents=True, exist_ok=True)
-    goal = PointMazeEnv(layout).goal
-    horizon = {"umaze": 32, "medium": 64, "large": 64}[layout]
-    cfg = PlannerConfig(horizon=horizon, steps=steps, replan_every=8)
     scores: dict[str, list[float]] = {}
-    for seed in range(seeds):
-        data = point_maze_dataset(layout, n_data, seed=seed)
-        agents = _maze_agents(data, cfg, goal, seed, steps)
-        for name, build in agents.items():
-            t = time.perf_counter()
-            policy = build()
-            history = rlcore.run(
-                policy, ENV_IDS[layout], episodes=episodes, seed=1000 + seed, progress=False
-            )
-            score = normalized_score(layout, float(np.mean(history.returns)))
-            scores.setdefault(name, []).append(score)
-            print(f"seed {seed} {name}: {score:.1f} ({time.perf_counter() - t:.0f} s)", flush=True)
+    for path in sorted(p for p in save_dir.iterdir() if (p / "config.json").exists()):
+        layout, rest = path.name.split("_", 1)
+        name, seed = rest.rsplit("_seed", 1)
+        planner = rlcore.load(path)
+        if planner.controller is None:
+            continue
+        planner.controller = dataclasses.replace(planner.controller, n_plans=n_plans)
+        history = rlcore.run(
+            planner, ENV_IDS[layout], episodes=episodes, seed=1000 + int(seed), progress=False
+        )
+        score = normalized_score(layout, float(np.mean(history.returns)))
+        scores.setdefault(f"{layout}/{name}/n_plans={n_plans}", []).append(score)
+        print(f"{path.name} n_plans={n_plans}: {score:.1f}", flush=True)
     summary = {name: _summary(v) for name, v in scores.items()}
-    (out / f"maze_{layout}.json").write_text(json.dumps({"scores": scores, "summary": summary}))
+    (out / "maze_reeval.json").write_text(json.dumps({"scores": scores, "summary": summary}))
+    for name, s in summary.items():
+        print(f"{name}: IQM {s['iqm']:.1f} [{s['low']:.1f}, {s['high']:.1f}] over {s['n']} seeds")
     return summary
 
 
-def _maze_agents(data, cfg, goal, seed, steps):
+class D3rlpyPolicy:
+    """A d3rlpy agent trained by benchmarks/d3rlpy_runner.py in the d3rlpy interpreter and
+    served over a pipe (one observation line in, one action line out): a Policy for rlcore.run.
+    ``result`` holds the runner's JSON (training seconds)."""
+
+    def __init__(self, python: str, data, algo: str, steps: int, seed: int) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="d3rlpy_")
+        path = Path(self._dir.name)
+        data.save(path / "data.npz")
+        cmd = [python, str(RUNNER), "--data", str(path / "data.npz"), "--algo", algo]
+        cmd += ["--steps", str(steps), "--seed", str(seed), "--out", str(path / "r.json")]
+        self._proc = subprocess.Popen(
+            [*cmd, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for line in self._proc.stdout:  # d3rlpy logs to stdout before the runner is ready
+            if line.strip() == "ready":
+                break
+        else:
+            raise RuntimeError(f"{' '.join(cmd)} exited with {self._proc.wait()}")
+        self.result = json.loads((path / "r.json").read_text())
+
+    def seed(self, seed):  # greedy: nothing to seed
+        pass
+
+    def reset(self):
+        pass
+
+    def act(self, obs, *, explore=False):
+        self._proc.stdin.write(" ".join(repr(float(x)) for x in np.ravel(obs)) + "\n")
+        self._proc.stdin.flush()
+        return np.array(self._proc.stdout.readline().split(), dtype=np.float32)
+
+    def close(self) -> None:
+        self._proc.stdin.close()
+        self._proc.wait()
+        self._dir.cleanup()
+
+
+def maze(
+    out: Path,
+    layout: str,
+    seeds: int,
+    steps: int,
+    episodes: int,
+    n_data: int,
+    methods: list[str] | None = None,
+    d3rlpy_python: str | None = None,
+    planner_steps: int | None = None,
+    save_dir: Path | None = None,
+    first_seed: int = 0,
+) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    goal = PointMazeEnv(layout).goal
+    horizon = {"umaze": 32, "medium": 64, "large": 64}[layout]
+    p_steps = planner_steps or steps
+    cfg = PlannerConfig(horizon=horizon, steps=p_steps, replan_every=8)
+    h, stride = TRACK[layout]
+    track_cfg = PlannerConfig(horizon=h, stride=stride, steps=p_steps)
+    scores: dict[str, list[float]] = {}
+    extra: dict[str, list[float]] = {}
+    for seed in range(first_seed, first_seed + seeds):
+        data = point_maze_dataset(layout, n_data, seed=seed)
+        agents = _maze_agents(data, cfg, track_cfg, goal, seed, steps, d3rlpy_python)
+        for name, build in agents.items():
+            if methods and name not in methods:
+                continue
+            t = time.perf_counter()
+            policy = build()
+            train_s = time.perf_counter() - t
+            if save_dir is not None and hasattr(policy, "save"):
+                policy.save(save_dir / f"{layout}_{name}_seed{seed}")
+            history = rlcore.run(
+                policy, ENV_IDS[layout], episodes=episodes, seed=1000 + seed, progress=False
+            )
+            if isinstance(policy, D3rlpyPolicy):
+                extra.setdefault(f"{name}_train_s", []).append(policy.result["train_seconds"])
+                policy.close()
+            else:
+                extra.setdefault(f"{name}_train_s", []).append(train_s)
+            score = normalized_score(layout, float(np.mean(history.returns)))
+            scores.setdefault(name, []).append(score)
+            print(f"seed {seed} {name}: {score:.1f} ({train_s:.0f} s train)", flush=True)
+    summary = {name: _summary(v) for name, v in scores.items()}
+    record = {
+        "scores": scores,
+        "summary": summary,
+        "train_seconds": extra,
+        "steps": steps,
+        "planner_steps": p_steps,
+        "data_episodes": n_data,
+        "episodes": episodes,
+    }
+    (out / f"maze_{layout}.json").write_text(json.dumps(record, indent=1))
+    for name, s in summary.items():
+        print(f"{name}: IQM {s['iqm']:.1f} [{s['low']:.1f}, {s['high']:.1f}] over {s['n']} seeds")
+    return summary
+
+
+def _maze_agents(data, cfg, track_cfg, goal, seed, steps, d3rlpy_python):
     actor = ActionModelConfig(hidden=256, depth=3)
-    return {
+    agents = {
         "diffuser": lambda: Diffuser(data, cfg, goal=goal, seed=seed).fit(),
         "diffuser_guided": lambda: Diffuser(
             data, cfg, goal=goal, guidance_scale=0.1, seed=seed
         ).fit(),
+        "diffuser_track": lambda: Diffuser(
+            data, track_cfg, goal=goal, controller=TRACKER, seed=seed
+        ).fit(),
         "decision_diffuser": lambda: _dd(data, cfg, goal, seed),
+        "decision_diffuser_track": lambda: _dd(data, track_cfg, goal, seed, TRACKER),
         "idql": lambda: _fitted(IDQL(data, IDQLConfig(actor=actor), seed=seed), steps),
         "diffusion_ql": lambda: _fitted(
             DiffusionQL(data, DiffusionQLConfig(actor=actor), seed=seed), steps
         ),
         "gaussian_bc": lambda: _bc(data, seed, steps),
     }
+    if d3rlpy_python:
+        for algo in ("iql", "td3bc"):
+            agents[f"d3rlpy_{algo}"] = lambda algo=algo: D3rlpyPolicy(
+                d3rlpy_python, data, algo, steps, seed
+            )
+    return agents
 
 
 def _fitted(agent, steps):
@@ -187,8 +321,8 @@ def _fitted(agent, steps):
     return agent
 
 
-def _dd(data, cfg, goal, seed):
-    planner = DecisionDiffuser(data, cfg, condition="goal", seed=seed).fit()
+def _dd(data, cfg, goal, seed, controller=None):
+    planner = DecisionDiffuser(data, cfg, condition="goal", controller=controller, seed=seed).fit()
     planner.set_target(goal)
     return planner
 
@@ -200,23 +334,69 @@ def _bc(data, seed, steps):
 
 
 # ---------------------------------------------------------------------------- cost
-def cost(out: Path, steps: int = 200, repeats: int = 3) -> dict:
+def cost(
+    out: Path,
+    steps: int = 200,
+    repeats: int = 3,
+    d3rlpy_python: str | None = None,
+    latency: bool = True,
+) -> dict:
+    """Training seconds per 10k gradient steps, interleaved round-robin over ``repeats`` rounds
+    (medians), on the U-maze data: IDQL (K = 5, the 3x256 actor, and a 1x256 actor),
+    Diffusion-QL through the chain and with EDP, the chain's parts, and, with
+    ``d3rlpy_python``, d3rlpy's IQL (the runner's own training clock, same batch and critics)."""
     out.mkdir(parents=True, exist_ok=True)
-    data = collect(BANDIT, 1000, seed=0)
-    rows = {}
+    data = point_maze_dataset("umaze", 10, seed=0)
+    light = ActionModelConfig(depth=1)
     makers = {
         "idql_k5": lambda: IDQL(data, IDQLConfig()),
+        "idql_k5_actor_depth1": lambda: IDQL(data, IDQLConfig(actor=light)),
         "diffusion_ql_chain_k5": lambda: DiffusionQL(data, DiffusionQLConfig()),
         "diffusion_ql_edp_k5": lambda: DiffusionQL(data, DiffusionQLConfig(action_approx="edp")),
     }
-    for name, make in makers.items():
-        times = []
-        for _ in range(repeats):
+    times: dict[str, list[float]] = {}
+    npz = None
+    if d3rlpy_python:
+        tmp = tempfile.TemporaryDirectory(prefix="d3rlpy_cost_")
+        npz = data.save(Path(tmp.name) / "data.npz")
+    for _ in range(repeats):
+        for name, make in makers.items():
             agent = make()
+            agent.fit(2)  # warm-up
             t = time.perf_counter()
             agent.fit(steps)
-            times.append((time.perf_counter() - t) / steps * 1000)
-        rows[f"train_s_per_1k_steps/{name}"] = float(np.median(times))
+            times.setdefault(name, []).append((time.perf_counter() - t) / steps * 1e4)
+            if name == "diffusion_ql_chain_k5":  # where a chain step's time goes
+                s = agent.data.s_tm1[: agent.config.batch_size]
+                t = time.perf_counter()
+                for _ in range(10):
+                    with torch.no_grad():
+                        agent.ema.averaged.sample(s, 1)
+                times.setdefault("part/target_action_sampling_no_grad", []).append(
+                    (time.perf_counter() - t) / 10 * 1e4
+                )
+        if npz is not None:
+            result_file = Path(tmp.name) / "r.json"
+            cmd = [d3rlpy_python, str(RUNNER), "--data", str(npz), "--algo", "iql"]
+            cmd += ["--steps", str(steps), "--out", str(result_file), "--warmup"]
+            subprocess.run(cmd, check=True, capture_output=True)
+            result = json.loads(result_file.read_text())
+            times.setdefault("d3rlpy_iql", []).append(result["seconds_per_10k_steps"])
+    rows = {f"train_s_per_10k_steps/{k}": float(np.median(v)) for k, v in times.items()}
+    rows["raw"] = times
+    if "d3rlpy_iql" in times:
+        ratio = [a / b for a, b in zip(times["idql_k5"], times["d3rlpy_iql"])]
+        ratio_light = [a / b for a, b in zip(times["idql_k5_actor_depth1"], times["d3rlpy_iql"])]
+        rows["ratio/idql_k5_over_d3rlpy_iql"] = float(np.median(ratio))
+        rows["ratio/idql_k5_actor_depth1_over_d3rlpy_iql"] = float(np.median(ratio_light))
+    chain = np.asarray(times["diffusion_ql_chain_k5"])
+    rows["ratio/diffusion_ql_chain_over_edp"] = float(
+        np.median(chain / np.asarray(times["diffusion_ql_edp_k5"]))
+    )
+    if not latency:
+        (out / "cost.json").write_text(json.dumps(rows, indent=1))
+        print(json.dumps(rows, indent=1))
+        return rows
     for k in (1, 5, 20):
         for n in (1, 16, 64):
             agent = IDQL(data, IDQLConfig(n_candidates=n, actor=ActionModelConfig(steps=k)))
@@ -227,8 +407,7 @@ def cost(out: Path, steps: int = 200, repeats: int = 3) -> dict:
                 agent.act(obs)
             rows[f"latency_ms/steps={k},candidates={n}"] = (time.perf_counter() - t) / 20 * 1e3
     (out / "cost.json").write_text(json.dumps(rows, indent=1))
-    for key, value in rows.items():
-        print(f"{key}: {value:.2f}")
+    print(json.dumps(rows, indent=1))
     return rows
 
 
@@ -261,21 +440,44 @@ def reference(episodes: int = 100) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("bandit", "maze", "cost", "reference"))
+    parser.add_argument("what", choices=("bandit", "maze", "maze-reeval", "cost", "reference"))
     parser.add_argument("--out", type=Path, default=Path("out/offline_generative"))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--layout", default="umaze")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--data-episodes", type=int, default=10)
+    parser.add_argument("--methods", default="", help="comma-separated maze methods (all)")
+    parser.add_argument("--planner-steps", type=int, default=None, help="maze planners (--steps)")
+    parser.add_argument("--d3rlpy-python", default=None, help="interpreter with d3rlpy 2.8.1")
+    parser.add_argument("--save-dir", type=Path, default=None, help="maze: save trained agents")
+    parser.add_argument("--n-plans", type=int, default=16, help="maze-reeval: plans per call")
+    parser.add_argument("--repeats", type=int, default=3, help="cost: interleaved rounds")
+    parser.add_argument("--no-latency", action="store_true", help="cost: training times only")
+    parser.add_argument("--first-seed", type=int, default=0, help="maze: seeds first..first+n-1")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.what == "bandit":
         bandit(args.out, args.seeds, args.steps)
     elif args.what == "maze":
-        maze(args.out, args.layout, args.seeds, args.steps, args.episodes, args.data_episodes)
+        methods = [m for m in args.methods.split(",") if m]
+        maze(
+            args.out,
+            args.layout,
+            args.seeds,
+            args.steps,
+            args.episodes,
+            args.data_episodes,
+            methods,
+            args.d3rlpy_python,
+            args.planner_steps,
+            args.save_dir,
+            args.first_seed,
+        )
+    elif args.what == "maze-reeval":
+        maze_reeval(args.save_dir, args.out, args.episodes, args.n_plans)
     elif args.what == "cost":
-        cost(args.out)
+        cost(args.out, args.steps, args.repeats, args.d3rlpy_python, not args.no_latency)
     else:
         reference()
 

@@ -25,7 +25,7 @@ from rlcore.diffusion_policy.idql import IDQL, IDQLConfig
 from rlcore.diffusion_policy.latent import LatentDiffusionPolicy, latent_diffusion_policy
 from rlcore.diffusion_policy.normalizing_flow import NormalizingFlowPolicy, normalizing_flow_policy
 from rlcore.diffusion_policy.offline import ActionModel, ActionModelConfig
-from rlcore.diffusion_policy.planners import DecisionDiffuser, Diffuser, PlannerConfig
+from rlcore.diffusion_policy.planners import DecisionDiffuser, Diffuser, PlannerConfig, StateTracker
 from rlcore.diffusion_policy.policy import (
     ActionChunkPolicy,
     ChunkConfig,
@@ -56,6 +56,7 @@ __all__ = [
     "NormalizingFlowPolicy",
     "NetworkConfig",
     "PlannerConfig",
+    "StateTracker",
     "ProposeAndRank",
     "SamplingConfig",
     "TrainConfig",

@@ -30,7 +30,9 @@ from torch import Tensor
 from rlcore.diffusion_policy.offline import (
     ActionModel,
     ActionModelConfig,
+    OfflineCheckpoint,
     TransitionTensors,
+    adam,
     check_gamma,
     critic_ensemble,
     env_unit_io,
@@ -112,8 +114,9 @@ def edp_action(actor: ActionModel, s: Tensor, a0: Tensor, generator: torch.Gener
 
 
 @export("agents.diffusion_ql")
-class DiffusionQL:
+class DiffusionQL(OfflineCheckpoint):
     """Diffusion-QL on an offline dataset: ``fit(steps)``, then a Policy (``act``).
+    ``save(dir)`` / ``rlcore.load(dir)`` round-trip it (``OfflineCheckpoint``).
 
     Args:
         dataset: an ``EpisodeDataset`` (or mapping) with the transition keys.
@@ -132,6 +135,7 @@ class DiffusionQL:
     ) -> None:
         self.config = config
         self.data = TransitionTensors.from_dataset(dataset, "agents.diffusion_ql")
+        self._remember(dataset, "agents.diffusion_ql", seed, reduction=reduction)
         obs_dim, action_dim = self.data.s_tm1.shape[1], self.data.a_tm1.shape[1]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -141,8 +145,8 @@ class DiffusionQL:
             obs_dim + action_dim, config.critics, config.hidden, config.depth, seed=seed + 1
         )
         self.q_target = self.q.target_copy()
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.lr)
-        self.q_optimizer = torch.optim.Adam(self.q.parameters(), lr=config.lr)
+        self.actor_optimizer = adam(self.actor.parameters(), config.lr)
+        self.q_optimizer = adam(self.q.parameters(), config.lr)
         self._train_generator = torch.Generator().manual_seed(seed)
         self.trained_steps = 0
         propose, value = env_unit_io(self.ema.averaged, self.q, self.data)
@@ -153,6 +157,27 @@ class DiffusionQL:
             config.n_candidates,
             seed=seed,
         )
+
+    @classmethod
+    def _config_type(cls) -> type:
+        return DiffusionQLConfig
+
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        return {
+            "actor": self.actor,
+            "ema_actor": self.ema.averaged,
+            "q": self.q,
+            "q_target": self.q_target,
+        }
+
+    def _generators(self) -> dict[str, torch.Generator]:
+        return {"train": self._train_generator, "policy": self.policy.generator}
+
+    def _extra_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {"ema_updates": self.ema.num_updates}, {}
+
+    def _restore_extra(self, config: dict[str, Any], arrays: dict[str, Any]) -> None:
+        self.ema.num_updates = int(config["ema_updates"])
 
     def _q_min(self, critic: torch.nn.Module, s: Tensor, a: Tensor) -> Tensor:
         return critic(s, a)[..., 0].min(dim=0).values  # (B,)

@@ -25,7 +25,9 @@ import torch
 from rlcore.diffusion_policy.offline import (
     ActionModel,
     ActionModelConfig,
+    OfflineCheckpoint,
     TransitionTensors,
+    adam,
     check_gamma,
     check_tau,
     critic_ensemble,
@@ -80,8 +82,9 @@ class IDQLConfig:
 
 
 @export("agents.idql")
-class IDQL:
+class IDQL(OfflineCheckpoint):
     """IDQL on an offline dataset: ``fit(steps)``, then a Policy (``act``) for ``rlcore.run``.
+    ``save(dir)`` / ``rlcore.load(dir)`` round-trip it (``OfflineCheckpoint``).
 
     Args:
         dataset: an ``EpisodeDataset`` (or mapping) with observations, actions, rewards,
@@ -102,6 +105,7 @@ class IDQL:
     ) -> None:
         self.config = config
         self.data = TransitionTensors.from_dataset(dataset, "agents.idql")
+        self._remember(dataset, "agents.idql", seed, reduction=reduction)
         obs_dim, action_dim = self.data.s_tm1.shape[1], self.data.a_tm1.shape[1]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -112,7 +116,7 @@ class IDQL:
         self.v = critic_ensemble(obs_dim, 1, config.hidden, config.depth, seed=seed + 2)
         self.q_target = self.q.target_copy()
         self.optimizers = {
-            name: torch.optim.Adam(net.parameters(), lr=config.lr)
+            name: adam(net.parameters(), config.lr)
             for name, net in (("actor", self.actor), ("q", self.q), ("v", self.v))
         }
         self._train_generator = torch.Generator().manual_seed(seed)
@@ -131,6 +135,16 @@ class IDQL:
             seed=seed,
         )
         self.propose, self.value = propose, value  # env units, for other rankers/generators
+
+    @classmethod
+    def _config_type(cls) -> type:
+        return IDQLConfig
+
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        return {"actor": self.actor, "q": self.q, "v": self.v, "q_target": self.q_target}
+
+    def _generators(self) -> dict[str, torch.Generator]:
+        return {"train": self._train_generator, "policy": self.policy.generator}
 
     # -- training -----------------------------------------------------------------------------
     def update(self, *, actor: bool = True) -> dict[str, float]:

@@ -131,6 +131,13 @@ class TransitionTensors:
         return self.s_tm1[idx], self.a_tm1[idx], self.r_t[idx], self.s_t[idx], self.d_t[idx]
 
 
+def adam(params: Any, lr: float) -> torch.optim.Adam:
+    """Adam with PyTorch's fused kernel (one kernel over all tensors instead of a Python loop
+    per tensor: 10-20 % of an IDQL step on one CPU thread, measured side by side); the
+    same update rule and deterministic, but not bit-identical to the per-tensor loop."""
+    return torch.optim.Adam(params, lr=lr, fused=True)
+
+
 # ---------------------------------------------------------------------------- actor
 @dataclass(frozen=True)
 class ActionModelConfig:
@@ -274,3 +281,138 @@ def env_unit_io(actor: ActionModel, critic: nn.Module, data: TransitionTensors) 
         return critic(s_n, a_n).reshape(-1, batch, n)  # (M, B, n)
 
     return propose, value
+
+
+# ---------------------------------------------------------------------------- checkpoints
+class SavedDataset:
+    """The arrays an offline agent was built from, as read back from a checkpoint (attributes
+    ``TRANSITION_KEYS`` and, for the planners, ``episode_lengths``)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        for key, value in arrays.items():
+            setattr(self, key, np.asarray(value))
+
+
+def dataset_arrays(dataset: Any, what: str) -> dict[str, np.ndarray]:
+    """``transition_arrays`` plus ``episode_lengths`` when the dataset has them (to save)."""
+    arrays = transition_arrays(dataset, what)
+    lengths = (
+        dataset.get("episode_lengths")
+        if isinstance(dataset, Mapping)
+        else getattr(dataset, "episode_lengths", None)
+    )
+    if lengths is not None:
+        arrays["episode_lengths"] = np.asarray(lengths, dtype=np.int64)
+    return arrays
+
+
+def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
+    """Rebuild a (possibly nested) config dataclass from ``dataclasses.asdict`` output; JSON
+    lists become tuples."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        value, hint = values[f.name], hints[f.name]
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            value = config_from_dict(hint, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+class OfflineCheckpoint:
+    """``save`` / ``state`` / ``from_state`` (``rlcore.checkpoint``, no pickle) for the offline
+    agents and planners, which are built as ``cls(dataset, config, **options, seed=seed)``.
+
+    A checkpoint holds the construction arguments (JSON), the dataset's arrays (the object is
+    rebuilt from them, so its normalisers and training windows are the same), every network's
+    weights and the torch generators' states. Adam's moments are not kept: ``fit`` after
+    ``rlcore.load`` continues from the loaded weights with fresh optimiser moments.
+    Subclasses call ``_remember(...)`` in ``__init__`` and define ``_modules()`` and
+    ``_generators()``; ``_options_state`` / ``_restore_extra`` add their own values.
+    """
+
+    config: Any
+    trained_steps: int = 0
+
+    def _remember(self, dataset: Any, what: str, seed: int, **options: Any) -> None:
+        self._saved_arrays = dataset_arrays(dataset, what)
+        self._saved_options = options
+        self._saved_seed = int(seed)
+
+    def _modules(self) -> dict[str, nn.Module]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _generators(self) -> dict[str, torch.Generator]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _extra_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {}, {}
+
+    def _restore_extra(self, config: dict[str, Any], arrays: dict[str, Any]) -> None:
+        """Restore what ``_extra_state`` wrote (called after the networks are loaded)."""
+
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(config, arrays) for ``rlcore.save``."""
+        import dataclasses
+
+        for key, value in self._saved_options.items():
+            if not (value is None or isinstance(value, (str, int, float, bool, list, dict))):
+                raise TypeError(
+                    f"{type(self).__name__} cannot be saved: option {key}={value!r} is not "
+                    "JSON data; pass a registry name (e.g. reduction='ensembles.min')."
+                )
+        extra_config, extra_arrays = self._extra_state()
+        config = {
+            "config": dataclasses.asdict(self.config),
+            "options": self._saved_options,
+            "seed": self._saved_seed,
+            "trained_steps": int(self.trained_steps),
+            **extra_config,
+        }
+        arrays: dict[str, Any] = {f"data.{k}": v for k, v in self._saved_arrays.items()}
+        for prefix, module in self._modules().items():
+            arrays.update({f"{prefix}.{k}": v for k, v in module.state_dict().items()})
+        for name, generator in self._generators().items():
+            arrays[f"generator.{name}"] = generator.get_state()
+        arrays.update(extra_arrays)
+        return config, arrays
+
+    @classmethod
+    def _config_type(cls) -> type:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], arrays: dict[str, Any]) -> Any:
+        """Rebuild from ``state()``'s output (``rlcore.load``)."""
+        data = SavedDataset(
+            {k[len("data.") :]: np.asarray(v) for k, v in arrays.items() if k.startswith("data.")}
+        )
+        settings = config_from_dict(cls._config_type(), config["config"])
+        obj = cls(data, settings, **cls._options_from_state(config["options"]), seed=config["seed"])
+        obj.trained_steps = int(config["trained_steps"])
+        obj._restore_extra(config, arrays)
+        for prefix, module in obj._modules().items():
+            module.load_state_dict(
+                {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + ".")}
+            )
+        for name, generator in obj._generators().items():
+            generator.set_state(arrays[f"generator.{name}"])
+        return obj
+
+    @classmethod
+    def _options_from_state(cls, options: dict[str, Any]) -> dict[str, Any]:
+        return dict(options)
+
+    def save(self, directory: Any) -> Any:
+        """Write a checkpoint (JSON config, .npz data, safetensors weights); ``rlcore.load``
+        reads it back."""
+        from rlcore.checkpoint import save
+
+        return save(self, directory)
