@@ -215,7 +215,7 @@ def ci95(values: list[float]) -> float:
     )
 
 
-def run(densities, seeds: int, steps: int, cnf_steps: int, out: Path) -> dict:
+def run(densities, seeds: int, steps: int, cnf_steps: int, out: Path, models=MODELS) -> dict:
     torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)
     seed_list = list(range(seeds))
@@ -225,7 +225,7 @@ def run(densities, seeds: int, steps: int, cnf_steps: int, out: Path) -> dict:
         datasets = [sample(density, 20_000, s) for s in seed_list]
         tests = [sample(density, 1_000, 10_000 + s) for s in seed_list]
         test = torch.cat(tests)
-        for kind in MODELS:
+        for kind in models:
             model, net, seconds = fit(kind, datasets, seed_list, steps, cnf_steps)
             t0 = time.perf_counter()
             lp, nfe_ll = log_prob(kind, model, net, test)
@@ -248,6 +248,11 @@ def run(densities, seeds: int, steps: int, cnf_steps: int, out: Path) -> dict:
                 print(json.dumps(row), flush=True)
             grids[(density, kind)] = density_grid(kind, model, net)
             print(f"# {density} {kind} done at {time.perf_counter() - t_start:.0f} s", flush=True)
+            partial = {
+                "rows": rows,
+                "grids": {f"{d}/{k}": g.tolist() for (d, k), g in grids.items()},
+            }
+            (out / "partial.json").write_text(json.dumps(partial))
     result = {
         "steps": steps,
         "cnf_steps": cnf_steps,
@@ -264,36 +269,63 @@ def run(densities, seeds: int, steps: int, cnf_steps: int, out: Path) -> dict:
 def write(result: dict, out: Path) -> dict:
     """results.json, summary.md and densities.png from the rows and seed 0's grids."""
     densities = result["densities"]
-    result["summary"] = summarise(result["rows"], densities)
+    models = result.setdefault(
+        "models", [m for m in MODELS if any(r["model"] == m for r in result["rows"])]
+    )
+    result["summary"] = summarise(result["rows"], densities, models)
     grids = {tuple(k.split("/")): torch.tensor(v) for k, v in result["grids"].items()}
     text = table(
         result["summary"], densities, result["seeds"], result["steps"], result["cnf_steps"]
     )
     (out / "results.json").write_text(json.dumps(result, indent=1))
     (out / "summary.md").write_text(text)
-    plot(grids, densities, out / "densities.png")
+    plot(grids, densities, out / "densities.png", models)
     print(text)
     return result
 
 
-def combine(dirs: list[Path], out: Path) -> dict:
-    """One result from runs over disjoint densities with the same settings."""
-    parts = [json.loads((d / "results.json").read_text()) for d in dirs]
+def combine(sources: list[Path], out: Path, grids_from: list[Path] = ()) -> dict:
+    """One table from runs with the same settings over parts of the (density, model) grid.
+
+    ``sources``: run directories (their results.json) or the stdout logs of runs stopped early
+    (their JSON rows; the settings then come from the directories). ``grids_from``: runs whose
+    seed-0 density grids fill the plot where the sources have none (e.g. a one-seed run of the
+    same models: flows and the CNF train deterministically, so seed 0 is the same model)."""
+    parts, logs = [], []
+    for src in sources:
+        if src.suffix == ".log":
+            logs += [
+                json.loads(line) for line in src.read_text().splitlines() if line.startswith("{")
+            ]
+        else:
+            parts.append(json.loads((src / "results.json").read_text()))
     keys = ("steps", "cnf_steps", "seeds")
-    if any(tuple(p[k] for k in keys) != tuple(parts[0][k] for k in keys) for p in parts):
-        raise ValueError(f"--combine needs runs with the same {keys}.")
+    if not parts or any(
+        tuple(p[k] for k in keys) != tuple(parts[0][k] for k in keys) for p in parts
+    ):
+        raise ValueError(f"--combine needs at least one run directory, all with the same {keys}.")
     merged = {k: parts[0][k] for k in (*keys, "torch_threads")}
-    merged["densities"] = [d for p in parts for d in p["densities"]]
-    merged["rows"] = [r for p in parts for r in p["rows"]]
-    merged["grids"] = {k: v for p in parts for k, v in p["grids"].items()}
+    rows = [r for p in parts for r in p["rows"]] + logs
+    merged["densities"] = list(dict.fromkeys(r["density"] for r in rows))
+    merged["models"] = [m for m in MODELS if any(r["model"] == m for r in rows)]
+    merged["rows"] = rows
+    grids: dict = {}
+    for extra in grids_from:
+        data = extra / "results.json"
+        grids.update(
+            json.loads((data if data.exists() else extra / "partial.json").read_text())["grids"]
+        )
+    for p in parts:
+        grids.update(p["grids"])
+    merged["grids"] = grids
     merged["wall_s"] = [p["wall_s"] for p in parts]
     out.mkdir(parents=True, exist_ok=True)
     return write(merged, out)
 
 
-def summarise(rows, densities) -> dict:
+def summarise(rows, densities, models=MODELS) -> dict:
     out: dict = {}
-    for kind in MODELS:
+    for kind in models:
         for density in densities:
             sel = [r for r in rows if r["model"] == kind and r["density"] == density]
             out[f"{kind}/{density}"] = {
@@ -306,7 +338,7 @@ def summarise(rows, densities) -> dict:
     return out
 
 
-def table(summary, densities, seeds: int, steps: int, cnf_steps: int) -> str:
+def table(summary, densities, seeds: int, steps: int, cnf_steps: int, models=MODELS) -> str:
     lines = [
         f"# Held-out NLL (nats, mean +- 95% CI half-width over {seeds} seeds; {steps} training "
         f"steps, CNF {cnf_steps}; train s: all seeds together)",
@@ -314,7 +346,7 @@ def table(summary, densities, seeds: int, steps: int, cnf_steps: int) -> str:
         "| model | " + " | ".join(densities) + " | train s | NFE / sample | NFE / NLL |",
         "| --- | " + " | ".join("---" for _ in densities) + " | --- | --- | --- |",
     ]
-    for kind in MODELS:
+    for kind in models:
         cells = [
             f"{summary[f'{kind}/{d}']['nll'][0]:.3f} +- {summary[f'{kind}/{d}']['nll'][1]:.3f}"
             for d in densities
@@ -332,7 +364,7 @@ def table(summary, densities, seeds: int, steps: int, cnf_steps: int) -> str:
         "| model | " + " | ".join(densities) + " |",
         "| --- | " + " | ".join("---" for _ in densities) + " |",
     ]
-    for kind in MODELS:
+    for kind in models:
         lines.append(
             f"| {kind} | "
             + " | ".join(
@@ -359,19 +391,23 @@ def density_grid(kind, model, net, n: int = 40) -> torch.Tensor:
     return lp.detach().exp().reshape(n, n).T
 
 
-def plot(grids, densities, path: Path) -> None:
+def plot(grids, densities, path: Path, models=MODELS) -> None:
     fig, axes = plt.subplots(
-        len(MODELS),
+        len(models),
         len(densities),
-        figsize=(2.2 * len(densities), 2.2 * len(MODELS)),
+        figsize=(2.2 * len(densities), 2.2 * len(models)),
         squeeze=False,
     )
-    for i, kind in enumerate(MODELS):
+    for i, kind in enumerate(models):
         for j, density in enumerate(densities):
             ax = axes[i][j]
-            ax.imshow(
-                grids[(density, kind)].numpy(), origin="lower", extent=(-4, 4, -4, 4), cmap="magma"
-            )
+            if (density, kind) in grids:  # a run stopped early may lack some
+                ax.imshow(
+                    grids[(density, kind)].numpy(),
+                    origin="lower",
+                    extent=(-4, 4, -4, 4),
+                    cmap="magma",
+                )
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
@@ -394,10 +430,18 @@ if __name__ == "__main__":
         default="eight_gaussians,two_moons,checkerboard",
         help="comma-separated names, or 'all'",
     )
-    parser.add_argument("--combine", nargs="+", type=Path, help="merge these runs' results")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset")
+    parser.add_argument(
+        "--combine", nargs="+", type=Path, help="merge these runs' results (dirs or stdout logs)"
+    )
+    parser.add_argument("--grids-from", nargs="*", type=Path, default=(), help="see combine()")
     args = parser.parse_args()
     if args.combine:
-        combine(args.combine, args.out)
+        combine(args.combine, args.out, args.grids_from)
         raise SystemExit
     names = sorted(DENSITIES) if args.densities == "all" else args.densities.split(",")
-    run(names, args.seeds, args.steps, args.cnf_steps, args.out)
+    models = tuple(m for m in args.models.split(",") if m)
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown:
+        parser.error(f"unknown --models {unknown}; choose from {list(MODELS)}")
+    run(names, args.seeds, args.steps, args.cnf_steps, args.out, models)
