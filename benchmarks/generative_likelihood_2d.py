@@ -275,7 +275,7 @@ def write(result: dict, out: Path) -> dict:
     result["summary"] = summarise(result["rows"], densities, models)
     grids = {tuple(k.split("/")): torch.tensor(v) for k, v in result["grids"].items()}
     text = table(
-        result["summary"], densities, result["seeds"], result["steps"], result["cnf_steps"]
+        result["summary"], densities, result["seeds"], result["steps"], result["cnf_steps"], models
     )
     (out / "results.json").write_text(json.dumps(result, indent=1))
     (out / "summary.md").write_text(text)
@@ -284,41 +284,47 @@ def write(result: dict, out: Path) -> dict:
     return result
 
 
-def combine(sources: list[Path], out: Path, grids_from: list[Path] = ()) -> dict:
+def combine(sources: list[Path], out: Path, grids_from=(), settings: dict | None = None) -> dict:
     """One table from runs with the same settings over parts of the (density, model) grid.
 
-    ``sources``: run directories (their results.json) or the stdout logs of runs stopped early
-    (their JSON rows; the settings then come from the directories). ``grids_from``: runs whose
-    seed-0 density grids fill the plot where the sources have none (e.g. a one-seed run of the
-    same models: flows and the CNF train deterministically, so seed 0 is the same model)."""
-    parts, logs = [], []
+    ``sources``: run directories (their results.json, or the partial.json of a run stopped
+    early) or stdout logs (their JSON rows). ``settings``: steps, cnf_steps and seeds of the
+    runs, checked against every results.json. ``grids_from``: runs whose seed-0 density grids
+    fill the plot where the sources have none (e.g. a one-seed run of the same models: flows
+    train deterministically, so its seed 0 is the same model up to rounding)."""
+    keys = ("steps", "cnf_steps", "seeds")
+    settings = dict(settings or {})
+    rows, grids, walls = [], {}, []
     for src in sources:
         if src.suffix == ".log":
-            logs += [
-                json.loads(line) for line in src.read_text().splitlines() if line.startswith("{")
-            ]
-        else:
-            parts.append(json.loads((src / "results.json").read_text()))
-    keys = ("steps", "cnf_steps", "seeds")
-    if not parts or any(
-        tuple(p[k] for k in keys) != tuple(parts[0][k] for k in keys) for p in parts
-    ):
-        raise ValueError(f"--combine needs at least one run directory, all with the same {keys}.")
-    merged = {k: parts[0][k] for k in (*keys, "torch_threads")}
-    rows = [r for p in parts for r in p["rows"]] + logs
+            lines = src.read_text().splitlines()
+            rows += [json.loads(line) for line in lines if line.startswith("{")]
+            continue
+        done = src / "results.json"
+        part = json.loads((done if done.exists() else src / "partial.json").read_text())
+        if done.exists():
+            for k in keys:
+                if settings.setdefault(k, part[k]) != part[k]:
+                    raise ValueError(f"--combine: {src} has {k}={part[k]}, not {settings[k]}.")
+            walls.append(part["wall_s"])
+        rows += part["rows"]
+        grids.update(part["grids"])
+    for extra in grids_from:
+        done = extra / "results.json"
+        for k, v in json.loads((done if done.exists() else extra / "partial.json").read_text())[
+            "grids"
+        ].items():
+            grids.setdefault(k, v)
+    missing = [k for k in keys if k not in settings]
+    if missing:
+        raise ValueError(f"--combine needs {missing}: pass them as --steps/--cnf-steps/--seeds.")
+    merged = {k: settings[k] for k in keys}
+    merged["torch_threads"] = 1
     merged["densities"] = list(dict.fromkeys(r["density"] for r in rows))
     merged["models"] = [m for m in MODELS if any(r["model"] == m for r in rows)]
     merged["rows"] = rows
-    grids: dict = {}
-    for extra in grids_from:
-        data = extra / "results.json"
-        grids.update(
-            json.loads((data if data.exists() else extra / "partial.json").read_text())["grids"]
-        )
-    for p in parts:
-        grids.update(p["grids"])
     merged["grids"] = grids
-    merged["wall_s"] = [p["wall_s"] for p in parts]
+    merged["wall_s"] = walls
     out.mkdir(parents=True, exist_ok=True)
     return write(merged, out)
 
@@ -437,7 +443,8 @@ if __name__ == "__main__":
     parser.add_argument("--grids-from", nargs="*", type=Path, default=(), help="see combine()")
     args = parser.parse_args()
     if args.combine:
-        combine(args.combine, args.out, args.grids_from)
+        settings = {"steps": args.steps, "cnf_steps": args.cnf_steps, "seeds": args.seeds}
+        combine(args.combine, args.out, args.grids_from, settings)
         raise SystemExit
     names = sorted(DENSITIES) if args.densities == "all" else args.densities.split(",")
     models = tuple(m for m in args.models.split(",") if m)
