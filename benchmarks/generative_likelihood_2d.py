@@ -334,6 +334,8 @@ def summarise(rows, densities, models=MODELS) -> dict:
     for kind in models:
         for density in densities:
             sel = [r for r in rows if r["model"] == kind and r["density"] == density]
+            if not sel:  # a cell of a run stopped early
+                continue
             out[f"{kind}/{density}"] = {
                 k: (
                     statistics.fmean(r[k] for r in sel),
@@ -353,11 +355,14 @@ def table(summary, densities, seeds: int, steps: int, cnf_steps: int, models=MOD
         "| --- | " + " | ".join("---" for _ in densities) + " | --- | --- | --- |",
     ]
     for kind in models:
+        have = [d for d in densities if f"{kind}/{d}" in summary]
         cells = [
             f"{summary[f'{kind}/{d}']['nll'][0]:.3f} +- {summary[f'{kind}/{d}']['nll'][1]:.3f}"
+            if d in have
+            else "not run"
             for d in densities
         ]
-        mean = lambda k: statistics.fmean(summary[f"{kind}/{d}"][k][0] for d in densities)  # noqa: B023, E731
+        mean = lambda k: statistics.fmean(summary[f"{kind}/{d}"][k][0] for d in have)  # noqa: B023, E731
         lines.append(
             f"| {kind} | "
             + " | ".join(cells)
@@ -375,6 +380,8 @@ def table(summary, densities, seeds: int, steps: int, cnf_steps: int, models=MOD
             f"| {kind} | "
             + " | ".join(
                 f"{summary[f'{kind}/{d}']['mmd2'][0]:.4f} +- {summary[f'{kind}/{d}']['mmd2'][1]:.4f}"
+                if f"{kind}/{d}" in summary
+                else "not run"
                 for d in densities
             )
             + " |"
