@@ -33,10 +33,9 @@ class SeedStack(nn.Module):
     Args:
         modules: S >= 1 modules of one architecture (e.g. built under S seeds); their weights
             are copied in, the modules themselves are not kept.
-        fn: optional name of a method of the module to call instead of ``forward``.
     """
 
-    def __init__(self, modules: Sequence[nn.Module], fn: str | None = None) -> None:
+    def __init__(self, modules: Sequence[nn.Module]) -> None:
         super().__init__()
         modules = list(modules)
         self.copies = check_int("number of modules", len(modules), 1)
@@ -51,7 +50,6 @@ class SeedStack(nn.Module):
             self.register_buffer(f"_buffer_{i}", buffers[k].detach().clone())
         base = copy.deepcopy(modules[0]).to("meta")
         object.__setattr__(self, "_base", base)  # not a submodule: its weights are the stack's
-        self.fn = fn
 
     def _state(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         params = dict(zip(self._names, self.stacked))
@@ -70,13 +68,10 @@ class SeedStack(nn.Module):
             a.reshape(s, a.shape[0] // s, *a.shape[1:]) if torch.is_tensor(a) else a for a in args
         ]
         in_dims = tuple(0 if torch.is_tensor(a) else None for a in args)
-        base, fn = self._base, self.fn
+        base = self._base
 
         def one(params, buffers, *xs):
-            if fn is None:
-                return torch.func.functional_call(base, (params, buffers), xs)
-            with torch.nn.utils.stateless._reparametrize_module(base, {**params, **buffers}):
-                return getattr(base, fn)(*xs)
+            return torch.func.functional_call(base, (params, buffers), xs)
 
         params, buffers = self._state()
         out = torch.func.vmap(one, in_dims=(0, 0, *in_dims))(params, buffers, *split)
