@@ -10,7 +10,10 @@ lr 1e-3), and policies.normalizing_flow (NSF with spline coupling, 4 layers of (
 conditioners, batch 128, lr 3e-3, noise_std 0.01), all with ``--steps`` steps; evaluation over
 ``--episodes`` episodes (seed 1000 + s): success, collision, mode coverage, the CPU latency per
 chunk at batch 1 and, for the flow policy, the exact NLL of the expert chunks (nats per chunk of
-H * A = 32 numbers, normalised units). Writes results.json and summary.md.
+H * A = 32 numbers, normalised units). The trained flow policy is also evaluated with the
+sampling knobs of ``policies.normalizing_flow`` (``--variants``, each "temperature:candidates":
+base noise N(0, tau^2 I), and best-of-K chunks by exact log-likelihood); rows "NSF tau=..,K=..".
+Writes results.json and summary.md.
 """
 
 from __future__ import annotations
@@ -49,7 +52,12 @@ def latency_ms(policy, obs: np.ndarray, repeats: int = 10) -> float:
     return statistics.median(times)
 
 
-def run_seed(seed: int, steps: int, episodes: int, only: tuple[str, ...] = ()) -> dict:
+VARIANTS = ("1:1", "0.5:1", "1:16", "0.7:8")
+
+
+def run_seed(
+    seed: int, steps: int, episodes: int, only: tuple[str, ...] = (), variants=VARIANTS
+) -> dict:
     data = collect(ENV_ID, 100, seed=seed)
     net = NetworkConfig(hidden=128, depth=2)
     policies = {
@@ -80,13 +88,30 @@ def run_seed(seed: int, steps: int, episodes: int, only: tuple[str, ...] = ()) -
             result["nll_per_chunk"] = policy.nll(data)
         out[label] = result
         print(seed, label, json.dumps(result), flush=True)
+        if label.startswith("normalizing"):
+            for variant in variants:
+                tau, k = variant.split(":")
+                policy.temperature, policy.candidates = float(tau), int(k)
+                policy.seed(seed)
+                row = evaluate_navigation(policy, episodes, 1000 + seed)
+                row["train_s"] = train_s
+                row["chunk_latency_ms"] = latency_ms(policy, np.asarray(data.observations[0]))
+                out[f"NSF tau={tau},K={k}"] = row
+                print(seed, variant, json.dumps(row), flush=True)
     return out
 
 
-def main(out: Path, seeds: int, steps: int, episodes: int, only: tuple[str, ...] = ()) -> dict:
+def main(
+    out: Path,
+    seeds: int,
+    steps: int,
+    episodes: int,
+    only: tuple[str, ...] = (),
+    variants=VARIANTS,
+) -> dict:
     torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)
-    per_seed = [run_seed(s, steps, episodes, only) for s in range(seeds)]
+    per_seed = [run_seed(s, steps, episodes, only, variants) for s in range(seeds)]
     labels = list(per_seed[0])
     summary = {
         label: {
@@ -140,5 +165,6 @@ if __name__ == "__main__":
         choices=("diffusion", "flow", "normalizing"),
         help="train and evaluate only these policies",
     )
+    parser.add_argument("--variants", nargs="*", default=VARIANTS, help="tau:K pairs for the NSF")
     args = parser.parse_args()
-    main(args.out, args.seeds, args.steps, args.episodes, tuple(args.only))
+    main(args.out, args.seeds, args.steps, args.episodes, tuple(args.only), tuple(args.variants))

@@ -114,6 +114,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.approximation.dqn.networks",
         "rlcore.ensemble.members",
         "rlcore.actor_critic.networks",
+        "rlcore.actor_critic.flow_actor",
     ),
     "envs": (
         "rlcore.envs.navigation",

@@ -50,6 +50,7 @@ from gymnasium import spaces
 from torch import Tensor
 
 from rlcore.actor_critic.config import DEFAULTS, ActorCriticConfig
+from rlcore.actor_critic.flow_actor import FlowActor, flow_action
 from rlcore.actor_critic.losses import (
     actor_loss,
     critic_loss,
@@ -171,7 +172,8 @@ class _SoftActorCritic:
         init_seed = int(np.random.SeedSequence(seed).generate_state(1)[0])
         with torch.random.fork_rng(devices=[]):  # the initial weights come from the seed only
             torch.manual_seed(init_seed)
-            actor = SquashedGaussianActor(obs_dim, self.action_dim, cfg.hidden)
+            actor_class = FlowActor if cfg.actor == "flow" else SquashedGaussianActor
+            actor = actor_class(obs_dim, self.action_dim, cfg.hidden)
         critics = Ensemble(
             cfg.n_critics,
             obs_dim + self.action_dim,
@@ -257,6 +259,8 @@ class _SoftActorCritic:
     def _policy_action(self, batch: np.ndarray, explore: bool) -> np.ndarray:
         """tanh of a sample (or of the mean) of the actor for a float32 batch -> (N, |A|)."""
         with torch.inference_mode():
+            if self.config.actor == "flow":  # rlcore.actor_critic.flow_actor
+                return flow_action(self.actor, batch, self._rng if explore else None, self.device)
             mean, log_std = self.actor(torch.from_numpy(batch).to(self.device))
             if not explore:
                 return torch.tanh(mean).cpu().numpy()
@@ -416,9 +420,12 @@ class _SoftActorCritic:
             idx = self._rng.integers(0, len(self.replay), size=cfg.batch_size)
             obs = torch.from_numpy(self.replay.obs_tm1[idx]).to(self.device)
             a = torch.from_numpy(self.replay.a_tm1[idx]).to(self.device)
-            u = torch.atanh(a.clamp(-1 + 1e-5, 1 - 1e-5))  # the pre-squash action
-            mean, log_std = self.actor(obs)
-            loss = -squashed_gaussian_log_prob(u, mean, log_std).mean()
+            if cfg.actor == "flow":  # the flow actor's exact log pi
+                loss = -self.actor.log_prob(obs, a).mean()
+            else:
+                u = torch.atanh(a.clamp(-1 + 1e-5, 1 - 1e-5))  # the pre-squash action
+                mean, log_std = self.actor(obs)
+                loss = -squashed_gaussian_log_prob(u, mean, log_std).mean()
             self.actor_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.actor_optimizer.step()

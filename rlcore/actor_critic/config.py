@@ -65,6 +65,8 @@ class ActorCriticConfig:
         device: "auto", "cpu" or "cuda[:i]".
         torch_threads: ``torch.set_num_threads`` on the CPU when the agent is built (None: leave).
         log_every: steps between the metrics ``observe`` returns.
+        actor: "gaussian" (the squashed Gaussian, ``SquashedGaussianActor``) or "flow" (a
+            conditional neural spline flow with an exact log pi, ``flow_actor.FlowActor``).
     """
 
     n_critics: int = 2
@@ -91,6 +93,7 @@ class ActorCriticConfig:
     device: str = "auto"
     torch_threads: int | None = 1
     log_every: int = 1000
+    actor: Literal["gaussian", "flow"] = "gaussian"
 
     def __post_init__(self) -> None:
         check_int(
@@ -149,6 +152,12 @@ class ActorCriticConfig:
         if self.torch_threads is not None:
             check_int("torch_threads", self.torch_threads, 1)
         check_int("log_every", self.log_every, 1)
+        check_choice("actor", self.actor, ("gaussian", "flow"))
+        if self.actor == "flow" and self.ucb_candidates:
+            raise ValueError(
+                f"ucb_candidates={self.ucb_candidates} with actor='flow': UCB selection is built "
+                "for the Gaussian actor; pass ucb_candidates=0 or actor='gaussian'."
+            )
 
     def replace(self, **changes: Any) -> ActorCriticConfig:
         return dataclasses.replace(self, **changes)

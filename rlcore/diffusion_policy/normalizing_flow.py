@@ -11,7 +11,13 @@ receding-horizon queue and training loop of the diffusion and flow-matching poli
   Papamakarios et al. 2021, §2.3), with optional Gaussian noise of std ``noise_std`` on the
   normalised targets (dequantisation: expert actions that sit exactly on the range's edge
   would otherwise let the density grow without bound);
-- one inverse pass samples a chunk (no denoising loop);
+- one inverse pass samples a chunk (no denoising loop). Two sampling knobs that only a flow
+  has, since it knows each sample's exact density: ``temperature`` tau draws the base noise from
+  N(0, tau^2 I) (Kingma & Dhariwal 2018, Glow §5; tau < 1 moves samples towards the modes), and
+  ``candidates`` K draws K chunks per decision and executes the one of highest log p(chunk | o)
+  (best-of-K by likelihood). A continuous bijection of a unimodal base cannot separate two
+  routes completely: some samples fall on the low-density bridge between them, i.e. into the
+  obstacle; both knobs discard those;
 - ``rsample_and_log_prob`` gives reparameterised actions in the environment's units with their
   exact log-density, differentiable in the flow's weights, and ``log_prob`` scores given
   actions: what a SAC-style actor needs (its entropy term -E log pi is then exact; with
@@ -40,8 +46,9 @@ from rlcore.diffusion_policy.chunking import MinMaxNormalizer, chunk_indices
 from rlcore.diffusion_policy.policy import ChunkConfig, TrainConfig, _flat_obs_actions
 from rlcore.generative import EMA, train
 from rlcore.generative.flows import FlowDistribution, MaximumLikelihood
+from rlcore.generative.flows.core import base_log_prob
 from rlcore.registry import export, make
-from rlcore.validation import check_choice, check_range
+from rlcore.validation import check_choice, check_int, check_range
 
 __all__ = ["NormalizingFlowPolicy", "normalizing_flow_policy"]
 
@@ -64,6 +71,8 @@ class NormalizingFlowPolicy:
         flow_kwargs: further keyword arguments of the flow constructor (transforms, hidden, ...).
         noise_std: std of the Gaussian noise added to the normalised training targets (>= 0).
         seed: seeds the initialisation and the sampling noise.
+        temperature: tau > 0, the base noise is N(0, tau^2 I) when acting (1: the model).
+        candidates: K >= 1 chunks drawn per decision, the most likely one executed.
     """
 
     def __init__(
@@ -76,7 +85,11 @@ class NormalizingFlowPolicy:
         flow_kwargs: Mapping[str, Any] | None = None,
         noise_std: float = 0.01,
         seed: int | None = 0,
+        temperature: float = 1.0,
+        candidates: int = 1,
     ) -> None:
+        self.temperature = check_range("temperature", temperature, 0.0, low_open=True)
+        self.candidates = check_int("candidates", candidates, 1)
         self.obs_normalizer = obs_normalizer
         self.action_normalizer = action_normalizer
         self.obs_dim = int(obs_normalizer.low.shape[0])
@@ -132,8 +145,7 @@ class NormalizingFlowPolicy:
             self._history = np.concatenate([self._history[1:], o_t[None]])
         if not self._queue:
             cond = torch.as_tensor(self._history.reshape(1, -1), dtype=torch.float32)
-            with torch.no_grad():
-                x = self.ema_flow(cond).sample(generator=self._generator)  # (1, H * A)
+            x = self._draw(cond)  # (1, H * A)
             chunk = x.reshape(self.chunk.horizon, self.action_dim).clamp(-1, 1).double().numpy()
             actions = self.action_normalizer.unnormalize(chunk)
             start = self.chunk.n_obs_steps - 1
@@ -143,10 +155,23 @@ class NormalizingFlowPolicy:
     def sample_chunks(self, obs_history: np.ndarray) -> np.ndarray:
         """(B, To, obs_dim) raw histories -> (B, H, action_dim) chunks (EMA weights, clipped)."""
         cond = self._cond(torch.as_tensor(np.asarray(obs_history), dtype=torch.float32))
-        with torch.no_grad():
-            x = self.ema_flow(cond).sample(generator=self._generator)
+        x = self._draw(cond)
         x = x.reshape(-1, self.chunk.horizon, self.action_dim).clamp(-1, 1).double().numpy()
         return self.action_normalizer.unnormalize(x)
+
+    @torch.no_grad()
+    def _draw(self, cond: Tensor) -> Tensor:
+        """Normalised chunks (B, H * A) for conditions (B, C) from the EMA flow: z ~ N(0, tau^2 I),
+        K per row, the one of highest log p(x | cond) kept."""
+        b, k, d = cond.shape[0], self.candidates, self.ema_flow.features
+        z = self.temperature * torch.randn(k * b, d, generator=self._generator)
+        rows = cond.repeat(k, 1)  # (K * B, C): candidate j of row i at j * B + i
+        x, log_det = self.ema_flow.inverse(z, rows)
+        if k == 1:
+            return x
+        log_p = (base_log_prob(z) - log_det).reshape(k, b)  # log p(x | cond) under the model
+        best = log_p.argmax(dim=0)
+        return x.reshape(k, b, d)[best, torch.arange(b)]
 
     # -- the actor interface: differentiable, in the environment's units --------------------
     def _cond(self, obs_history: Tensor) -> Tensor:
@@ -261,6 +286,8 @@ class NormalizingFlowPolicy:
             "flow_kwargs": self.flow_kwargs,
             "noise_std": self.noise_std,
             "trained_steps": self.trained_steps,
+            "temperature": self.temperature,
+            "candidates": self.candidates,
         }
         arrays: dict[str, Any] = {
             "obs_low": self.obs_normalizer.low,
@@ -281,6 +308,8 @@ class NormalizingFlowPolicy:
             flow=config["flow"],
             flow_kwargs=config["flow_kwargs"],
             noise_std=config["noise_std"],
+            temperature=config.get("temperature", 1.0),
+            candidates=config.get("candidates", 1),
         )
         for prefix, module in (("flow.", policy.flow), ("ema.", policy.ema_flow)):
             module.load_state_dict(
@@ -304,6 +333,8 @@ def normalizing_flow_policy(
     hidden: tuple[int, ...] = (128, 128),
     noise_std: float = 0.01,
     seed: int | None = 0,
+    temperature: float = 1.0,
+    candidates: int = 1,
     **flow_kwargs: Any,
 ) -> NormalizingFlowPolicy:
     """A normalizing-flow action-chunk policy with normalisers fitted to ``dataset``; untrained
@@ -318,4 +349,6 @@ def normalizing_flow_policy(
         flow_kwargs={"transforms": transforms, "hidden": list(hidden), **flow_kwargs},
         noise_std=noise_std,
         seed=seed,
+        temperature=temperature,
+        candidates=candidates,
     )

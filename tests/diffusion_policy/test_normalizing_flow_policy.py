@@ -124,3 +124,33 @@ def test_exact_likelihood_bc_solves_navigation():
     result = evaluate_navigation(policy, 30, 1000)
     assert result["success_rate"] >= 0.6
     assert math.isfinite(policy.nll(data))
+
+
+def test_temperature_and_best_of_k_by_exact_likelihood(dataset):
+    """tau = 1, K = 1 is the model's own sampler; K > 1 keeps, per history, the candidate of
+    highest log p (scored here through the flow's forward direction, an independent path)."""
+    policy = small(dataset)
+    policy.fit(dataset, QUICK)
+    history = np.asarray(dataset.observations[:6], dtype=np.float32).reshape(3, 2, -1)
+    cond = policy._cond(torch.as_tensor(history))
+    policy.seed(7)
+    plain = policy._draw(cond)
+    with torch.no_grad():
+        reference = policy.ema_flow(cond).sample(generator=torch.Generator().manual_seed(7))
+    torch.testing.assert_close(plain, reference)
+
+    policy.temperature, policy.candidates = 0.5, 4
+    policy.seed(7)
+    best = policy._draw(cond)
+    z = 0.5 * torch.randn(
+        4 * 3, policy.ema_flow.features, generator=torch.Generator().manual_seed(7)
+    )
+    with torch.no_grad():
+        x = policy.ema_flow.inverse(z, cond.repeat(4, 1))[0]
+        log_p = policy.ema_flow(cond.repeat(4, 1)).log_prob(x).reshape(4, 3)
+    expected = x.reshape(4, 3, -1)[log_p.argmax(0), torch.arange(3)]
+    torch.testing.assert_close(best, expected)
+    with pytest.raises(ValueError, match="temperature"):
+        small(dataset, temperature=0.0)
+    with pytest.raises(ValueError, match="candidates"):
+        small(dataset, candidates=0)

@@ -11,7 +11,7 @@
   autoregressive layers; ``core``: the flow, its distribution and permutations.
 """
 
-from rlcore.generative.flows.cnf import ContinuousTransform, VelocityMLP, cnf
+from rlcore.generative.flows.cnf import ConcatSquash, ContinuousTransform, VelocityMLP, cnf
 from rlcore.generative.flows.core import (
     Flow,
     FlowDistribution,
@@ -28,6 +28,7 @@ FLOWS = {"realnvp": realnvp, "maf": maf, "nsf": nsf, "cnf": cnf}
 __all__ = [
     "FLOWS",
     "MADE",
+    "ConcatSquash",
     "ContinuousTransform",
     "Coupling",
     "Flow",
