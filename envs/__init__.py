@@ -24,20 +24,36 @@ _ENVS: tuple[tuple[str, str, dict], ...] = (
     ("rlcore/ShortCorridor-v0", "rlcore.envs.short_corridor:ShortCorridorEnv", {}),
     ("rlcore/MaximizationBias-v0", "rlcore.envs.maximization_bias:MaximizationBiasEnv", {}),
     ("rlcore/Baird-v0", "rlcore.envs.baird:BairdEnv", {"max_episode_steps": 1000}),
-    ("rlcore/Navigation2D-v0", "rlcore.envs.navigation:Navigation2DEnv", {"max_episode_steps": 100}),
+    (
+        "rlcore/Navigation2D-v0",
+        "rlcore.envs.navigation:Navigation2DEnv",
+        {"max_episode_steps": 100},
+    ),
     ("rlcore/GamblersProblem-v0", "rlcore.envs.gambler:GamblersProblemEnv", {}),
-    ("rlcore/JacksCarRental-v0", "rlcore.envs.jacks_car_rental:JacksCarRentalEnv",
-     {"max_episode_steps": 365}),
+    (
+        "rlcore/JacksCarRental-v0",
+        "rlcore.envs.jacks_car_rental:JacksCarRentalEnv",
+        {"max_episode_steps": 365},
+    ),
     # Osband et al. (2019) bsuite's deep exploration task; size=N, mapping_seed, one_hot.
     ("rlcore/DeepSea-v0", "rlcore.envs.deep_sea:DeepSeaEnv", {}),
     # Offline RL with generative policies (issue 16).
     ("rlcore/MultimodalBandit-v0", "rlcore.envs.bandit:MultimodalBanditEnv", {}),
-    ("rlcore/PointMaze-UMaze-v0", "rlcore.envs.point_maze:PointMazeEnv",
-     {"kwargs": {"layout": "umaze"}, "max_episode_steps": 300}),
-    ("rlcore/PointMaze-Medium-v0", "rlcore.envs.point_maze:PointMazeEnv",
-     {"kwargs": {"layout": "medium"}, "max_episode_steps": 600}),
-    ("rlcore/PointMaze-Large-v0", "rlcore.envs.point_maze:PointMazeEnv",
-     {"kwargs": {"layout": "large"}, "max_episode_steps": 800}),
+    (
+        "rlcore/PointMaze-UMaze-v0",
+        "rlcore.envs.point_maze:PointMazeEnv",
+        {"kwargs": {"layout": "umaze"}, "max_episode_steps": 300},
+    ),
+    (
+        "rlcore/PointMaze-Medium-v0",
+        "rlcore.envs.point_maze:PointMazeEnv",
+        {"kwargs": {"layout": "medium"}, "max_episode_steps": 600},
+    ),
+    (
+        "rlcore/PointMaze-Large-v0",
+        "rlcore.envs.point_maze:PointMazeEnv",
+        {"kwargs": {"layout": "large"}, "max_episode_steps": 800},
+    ),
 )
 
 

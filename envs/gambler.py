@@ -66,8 +66,10 @@ def gamblers_model(p_h: float, goal: int) -> Model:
                 P[s][stake] = [(1.0, s, 0.0, True)]
             elif 1 <= stake <= min(s, goal - s):
                 win, lose = s + stake, s - stake
-                outcomes = [(p_h, win, float(win == goal), win == goal),
-                            (1.0 - p_h, lose, 0.0, lose == 0)]
+                outcomes = [
+                    (p_h, win, float(win == goal), win == goal),
+                    (1.0 - p_h, lose, 0.0, lose == 0),
+                ]
                 P[s][stake] = [o for o in outcomes if o[0] > 0.0]  # p_h in {0, 1}: one
             else:  # not a legal bet: walk away with the capital
                 P[s][stake] = [(1.0, s, 0.0, True)]

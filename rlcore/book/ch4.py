@@ -27,17 +27,38 @@ ARROW = {"up": "↑", "right": "→", "down": "↓", "left": "←"}
 BOOK_4_1_VALUES = {
     0: [[0.0] * 4] * 4,
     1: [[0.0, -1.0, -1.0, -1.0], [-1.0] * 4, [-1.0] * 4, [-1.0, -1.0, -1.0, 0.0]],
-    2: [[0.0, -1.7, -2.0, -2.0], [-1.7, -2.0, -2.0, -2.0],
-        [-2.0, -2.0, -2.0, -1.7], [-2.0, -2.0, -1.7, 0.0]],
-    3: [[0.0, -2.4, -2.9, -3.0], [-2.4, -2.9, -3.0, -2.9],
-        [-2.9, -3.0, -2.9, -2.4], [-3.0, -2.9, -2.4, 0.0]],
-    10: [[0.0, -6.1, -8.4, -9.0], [-6.1, -7.7, -8.4, -8.4],
-         [-8.4, -8.4, -7.7, -6.1], [-9.0, -8.4, -6.1, 0.0]],
+    2: [
+        [0.0, -1.7, -2.0, -2.0],
+        [-1.7, -2.0, -2.0, -2.0],
+        [-2.0, -2.0, -2.0, -1.7],
+        [-2.0, -2.0, -1.7, 0.0],
+    ],
+    3: [
+        [0.0, -2.4, -2.9, -3.0],
+        [-2.4, -2.9, -3.0, -2.9],
+        [-2.9, -3.0, -2.9, -2.4],
+        [-3.0, -2.9, -2.4, 0.0],
+    ],
+    10: [
+        [0.0, -6.1, -8.4, -9.0],
+        [-6.1, -7.7, -8.4, -8.4],
+        [-8.4, -8.4, -7.7, -6.1],
+        [-9.0, -8.4, -6.1, 0.0],
+    ],
 }
-BOOK_4_1_V_INF = [[0, -14, -20, -22], [-14, -18, -20, -20], [-20, -20, -18, -14], [-22, -20, -14, 0]]
+BOOK_4_1_V_INF = [
+    [0, -14, -20, -22],
+    [-14, -18, -20, -20],
+    [-20, -20, -18, -14],
+    [-22, -20, -14, 0],
+]
 # Figure 4.1, right column at k = infinity: the greedy actions (all ties) of each cell.
-BOOK_4_1_GREEDY = [["", "←", "←", "←↓"], ["↑", "↑←", "←↓", "↓"],
-                   ["↑", "↑→", "→↓", "↓"], ["↑→", "→", "→", ""]]
+BOOK_4_1_GREEDY = [
+    ["", "←", "←", "←↓"],
+    ["↑", "↑←", "←↓", "↓"],
+    ["↑", "↑→", "→↓", "↓"],
+    ["↑→", "→", "→", ""],
+]
 
 
 def _pyplot() -> Any:
@@ -152,7 +173,9 @@ def figure_4_2(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> di
         "policy improvements until stable (book: pi_4 is final)": check(pi.improvements, 4, 0),
         "largest value decrease between successive policies (theorem: none)": check(
             max([0.0] + [float(np.max(a - b)) for a, b in zip(pi.history, pi.history[1:])]),
-            0.0, 1e-9, source="derived",
+            0.0,
+            1e-9,
+            source="derived",
         ),
         "max |v_pi4 - v*| (v* by value iteration)": check(
             np.max(np.abs(pi.v - vi.v)), 0.0, vi.error_bound + 1e-9, source="derived"
@@ -171,7 +194,11 @@ def figure_4_2(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> di
         ax.set_ylabel("# cars at first location")
         policy_axes.append(ax)
     fig.colorbar(
-        im, ax=policy_axes, location="bottom", shrink=0.5, ticks=range(-max_move, max_move + 1),
+        im,
+        ax=policy_axes,
+        location="bottom",
+        shrink=0.5,
+        ticks=range(-max_move, max_move + 1),
         label="net cars moved overnight, first -> second location",
     )
     ax = fig.add_subplot(2, 3, 6, projection="3d")
@@ -233,7 +260,9 @@ def figure_4_3(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> di
             np.max(np.abs(v - bold)), 0.0, 1e-9, source="derived"
         ),
         "sweep 1: max |v_1 - 0.4 * [s >= 50]|": check(
-            np.max(np.abs(vi.history[1][1:100] - 0.4 * (np.arange(1, 100) >= 50))), 0.0, 1e-15,
+            np.max(np.abs(vi.history[1][1:100] - 0.4 * (np.arange(1, 100) >= 50))),
+            0.0,
+            1e-15,
             source="derived",
         ),
     }
@@ -248,8 +277,13 @@ def figure_4_3(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> di
     ax_v.set_xlabel("capital"), ax_v.set_ylabel("value estimates"), ax_v.legend()
     for s in capital:
         ax_p.scatter([s] * len(optimal[s]), optimal[s], s=6, color="0.6")
-    ax_p.step(capital, [optimal[s][0] for s in capital], where="mid", color="C0",
-              label="smallest optimal stake")
+    ax_p.step(
+        capital,
+        [optimal[s][0] for s in capital],
+        where="mid",
+        color="C0",
+        label="smallest optimal stake",
+    )
     ax_p.set_xlabel("capital"), ax_p.set_ylabel("final policy (stake)")
     ax_p.legend(title="grey: every optimal stake")
     fig.tight_layout()

@@ -177,8 +177,7 @@ class ClassifierGuidance:
             if not torch.is_tensor(log_prob) or log_prob.shape != x_t.shape[:1]:
                 shape = tuple(log_prob.shape) if torch.is_tensor(log_prob) else type(log_prob)
                 raise ValueError(
-                    f"log_prob must return a tensor of shape (B,) = ({x_t.shape[0]},), got "
-                    f"{shape}."
+                    f"log_prob must return a tensor of shape (B,) = ({x_t.shape[0]},), got {shape}."
                 )
             if not log_prob.requires_grad:
                 raise ValueError(
