@@ -24,6 +24,9 @@ does. Reported per arm: env steps and training wall-clock to the first evaluatio
 thread, so on a shared machine CPU time is the work done and wall-clock adds the wait for a core); IQM over seeds with percentile-bootstrap 95%
 intervals (``rlcore.stats``), unsolved runs counted as never (+inf).
 
+``--hidden 64 64`` sets every arm's network (SB3's ``net_arch`` too), ``--redq-learning-starts``
+REDQ's random start, ``--stop-at-threshold`` ends each run at its first evaluation >= threshold.
+
 ``--speed``: no learning curves; after ``learning_starts`` each arm times ``--speed-steps`` env
 steps (training included), rounds interleaved, and prints the ms per env step and the ratio to SB3.
 
@@ -61,13 +64,20 @@ SB3 = dict(
 )
 
 
+# Overrides set from the command line (--hidden, --redq-learning-starts); empty: the defaults.
+OVERRIDES: dict[str, Any] = {}
+
+
 def make_rlcore(arm: str, env: gym.Env, seed: int) -> Any:
+    common = {"hidden": OVERRIDES["hidden"]} if "hidden" in OVERRIDES else {}
     if arm == "rlcore_sac":
-        return rlcore.make("agents.sac", env, seed=seed)
+        return rlcore.make("agents.sac", env, seed=seed, **common)
     if arm == "rlcore_redq":
-        return rlcore.make("agents.redq", env, seed=seed)
+        if "redq_learning_starts" in OVERRIDES:
+            common["learning_starts"] = OVERRIDES["redq_learning_starts"]
+        return rlcore.make("agents.redq", env, seed=seed, **common)
     if arm == "rlcore_sac_utd20":
-        return rlcore.make("agents.sac", env, seed=seed, utd=20, policy_delay=20)
+        return rlcore.make("agents.sac", env, seed=seed, utd=20, policy_delay=20, **common)
     raise ValueError(f"unknown rlcore arm {arm!r}; known: {ARMS}")
 
 
@@ -79,7 +89,10 @@ def make_sb3(env: gym.Env, seed: int) -> Any:
             'this arm needs Stable-Baselines3: pip install "stable-baselines3==2.9.2" (the sb3 '
             "extra), or pass --arms without sb3_sac."
         ) from err
-    return SB3SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **SB3)
+    settings = dict(SB3)
+    if "hidden" in OVERRIDES:
+        settings["policy_kwargs"] = dict(net_arch=list(OVERRIDES["hidden"]))
+    return SB3SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **settings)
 
 
 class _SB3Deterministic:
@@ -119,9 +132,23 @@ class Evaluator:
         self.start()
 
 
-def train(arm: str, env_id: str, seed: int, steps: int, every: int, episodes: int) -> Evaluator:
+def train(
+    arm: str,
+    env_id: str,
+    seed: int,
+    steps: int,
+    every: int,
+    episodes: int,
+    stop_at: float | None = None,
+) -> Evaluator:
+    """Train one arm, evaluating every ``every`` steps; stop early once an evaluation reaches
+    ``stop_at`` (None: run all ``steps``)."""
     env = gym.make(env_id)
     evaluator = Evaluator(env_id, seed, episodes)
+
+    def reached() -> bool:
+        return stop_at is not None and evaluator.rows[-1][1] >= stop_at
+
     if arm == "sb3_sac":
         from stable_baselines3.common.callbacks import BaseCallback
 
@@ -131,6 +158,7 @@ def train(arm: str, env_id: str, seed: int, steps: int, every: int, episodes: in
             def _on_step(self) -> bool:
                 if self.num_timesteps % every == 0:
                     evaluator(self.num_timesteps, _SB3Deterministic(self.model))
+                    return not reached()
                 return True
 
         evaluator.start()
@@ -143,6 +171,8 @@ def train(arm: str, env_id: str, seed: int, steps: int, every: int, episodes: in
         def on_step(self, step, transition, metrics):
             if step % every == 0:
                 evaluator(step, policy)
+                return reached()
+            return False
 
     evaluator.start()
     rlcore.run(agent, env, steps=steps, seed=seed, callbacks=[Every()], progress=False)
@@ -150,7 +180,8 @@ def train(arm: str, env_id: str, seed: int, steps: int, every: int, episodes: in
 
 
 def run_one(arm: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
-    ev = train(arm, args.env, seed, args.steps, args.eval_every, args.eval_episodes)
+    stop_at = args.threshold if args.stop_at_threshold else None
+    ev = train(arm, args.env, seed, args.steps, args.eval_every, args.eval_episodes, stop_at)
     steps, returns, walls, cpus = (list(c) for c in zip(*ev.rows))
     first = next((i for i, r in enumerate(returns) if r >= args.threshold), None)
     return {
@@ -263,7 +294,31 @@ def main(argv: list[str] | None = None, default_arms: tuple[str, ...] = ("sb3_sa
     p.add_argument("--speed", action="store_true", help="only ms per env step")
     p.add_argument("--speed-steps", type=int, default=200)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument(
+        "--hidden",
+        nargs="+",
+        type=int,
+        default=None,
+        help="hidden layer sizes of every arm's actor and critics (default: 256 256)",
+    )
+    p.add_argument(
+        "--redq-learning-starts",
+        type=int,
+        default=None,
+        help="REDQ's random start steps (default: the agent's 5,000, Chen et al.'s MuJoCo value)",
+    )
+    p.add_argument(
+        "--stop-at-threshold",
+        action="store_true",
+        help="end a run at its first evaluation >= --threshold (saves time when only the steps "
+        "to the threshold are wanted; the final return is then the return there)",
+    )
     args = p.parse_args(argv)
+    OVERRIDES.clear()
+    if args.hidden:
+        OVERRIDES["hidden"] = tuple(args.hidden)
+    if args.redq_learning_starts is not None:
+        OVERRIDES["redq_learning_starts"] = args.redq_learning_starts
     torch.set_num_threads(1)
     if args.speed:
         speed(args)
