@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 OUT    ?= out
 
-.PHONY: setup run test test-slow lint clean
+.PHONY: setup run test test-slow lint clean d3rlpy-venv
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,19 @@ run: setup
 	$(VENV)/bin/rlcore figures ch4 ch5 ch6 ch7 ch8 ch9 ch10 ch11 ch12 --quick --out $(OUT)/figures
 	$(VENV)/bin/rlcore bench suites.smoke --out $(OUT)/bench-smoke --overwrite --quiet
 	@echo "Figures: $(OUT)/figures/summary.md   Benchmark: $(OUT)/bench-smoke/report.md"
+
+# d3rlpy 2.8.1 (the offline peer of benchmarks/offline_pendulum.py) pins gymnasium==1.0.0, which
+# conflicts with rlcore's gymnasium, so it gets a venv of its own, driven in a subprocess:
+# `benchmarks/offline_pendulum.py --d3rlpy-python $(D3RLPY_VENV)/bin/python`.
+D3RLPY_VENV ?= .venv-d3rlpy
+
+d3rlpy-venv: $(D3RLPY_VENV)/.installed
+
+$(D3RLPY_VENV)/.installed:
+	$(PYTHON) -m venv $(D3RLPY_VENV)
+	$(D3RLPY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
+	$(D3RLPY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0" "d3rlpy==2.8.1"
+	touch $@
 
 test: setup
 	$(VENV)/bin/ruff check .

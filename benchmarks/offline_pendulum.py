@@ -1,25 +1,32 @@
-"""Offline RL on the Pendulum-v1 tiers: SAC-N and EDAC against behaviour cloning, and EDAC's
-ensemble-size sweep (score and time per gradient step, batched vs loop backends).
+"""Offline RL on the Pendulum-v1 tiers: SAC-N and EDAC against behaviour cloning and d3rlpy 2.8.1's
+CQL and IQL, and EDAC's ensemble-size sweep (score and time per gradient step, batched vs loop).
 
     .venv/bin/rlcore data pendulum-tiers --out out/pendulum          # the datasets first
+    make d3rlpy-venv                                                   # d3rlpy's own venv
     .venv/bin/python benchmarks/offline_pendulum.py --data out/pendulum --out out/offline \
-        [--algos bc sac_n edac] [--tiers medium expert] [--gradient-steps 10000] [--seeds 5]
+        [--algos bc sac_n edac d3rlpy_cql d3rlpy_iql] [--d3rlpy-python .venv-d3rlpy/bin/python] \
+        [--tiers medium expert] [--gradient-steps 10000] [--seeds 5]
     .venv/bin/python benchmarks/offline_pendulum.py --data out/pendulum --out out/sweep --sweep \
         [--sizes 2 5 10 20] [--gradient-steps 200]
 
 Scores are D4RL-normalised, 100 (R - R_random) / (R_expert - R_random), with the references of
 ``tiers.json`` (the random and expert tiers' mean returns); the evaluation plays ``--episodes``
-episodes of the deterministic policy. Time per 10k gradient steps is measured over the run and
-scaled. d3rlpy (CQL, IQL) is not run here: it needs its own virtual environment (it pins
-gymnasium 1.0) and its CQL alone took 1,647 s per 10k steps on this machine (FIELD-NOTES).
+episodes of the deterministic policy. Time per 10k gradient steps is measured over the training
+and scaled, as wall-clock and as process CPU time (one torch thread, so on a shared machine CPU
+time is the work done and wall-clock includes the wait for a core). The d3rlpy arms run in a
+subprocess with ``--d3rlpy-python`` (d3rlpy pins gymnasium 1.0, so it has its own venv) through
+``benchmarks/d3rlpy_offline.py``, one (tier, seed) at a time between the rlcore arms, with the
+same 256x256 networks and batch 256.
 
-Outputs in --out: ``runs.jsonl`` and ``table.md`` (``sweep.md`` with ``--sweep``).
+Outputs in --out: ``runs.jsonl`` (a rerun skips finished runs) and ``table.md`` (``sweep.md``
+with ``--sweep``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -37,6 +44,8 @@ ALGOS = {
     "sac_n": ("agents.sac_n", {}),
     "edac": ("agents.edac", {}),
 }
+D3RLPY = ("d3rlpy_cql", "d3rlpy_iql")
+HERE = Path(__file__).resolve().parent
 
 
 def evaluate(policy, episodes: int, seed: int, ref: dict) -> float:
@@ -50,20 +59,52 @@ def train_one(algo: str, dataset, args, seed: int, **overrides):
     if algo != "bc":
         kwargs = {**kwargs, "n_critics": args.n_critics, **overrides}
     agent = rlcore.make(name, env, seed=seed, buffer_size=dataset.n_steps, **kwargs)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     if algo == "bc":
         agent.behaviour_cloning(dataset, gradient_steps=args.gradient_steps)
     else:
         agent.learn_offline(dataset, gradient_steps=args.gradient_steps)
-    seconds = time.perf_counter() - t
-    return agent, seconds
+    return agent, time.perf_counter() - t, time.process_time() - cpu
+
+
+def run_d3rlpy(algo: str, tier: str, seed: int, args) -> dict:
+    """One d3rlpy run in its own interpreter (``d3rlpy_offline.py``); returns its row."""
+    out = Path(args.out) / "d3rlpy.json"
+    cmd = [
+        args.d3rlpy_python,
+        str(HERE / "d3rlpy_offline.py"),
+        "--data",
+        args.data,
+        "--out",
+        str(out),
+        "--algos",
+        algo.removeprefix("d3rlpy_"),
+        "--tiers",
+        tier,
+        "--seeds",
+        "1",
+        "--first-seed",
+        str(seed),
+        "--gradient-steps",
+        str(args.gradient_steps),
+        "--episodes",
+        str(args.episodes),
+    ]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    rows = json.loads(out.read_text())
+    return next(r for r in rows if (r["tier"], r["algo"], r["seed"]) == (tier, algo, seed))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="directory written by rlcore data pendulum-tiers")
     p.add_argument("--out", required=True)
-    p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
+    p.add_argument("--algos", nargs="+", default=[*ALGOS, *D3RLPY], choices=[*ALGOS, *D3RLPY])
+    p.add_argument(
+        "--d3rlpy-python",
+        default=".venv-d3rlpy/bin/python",
+        help="the interpreter of d3rlpy's venv (make d3rlpy-venv builds .venv-d3rlpy)",
+    )
     p.add_argument("--tiers", nargs="+", default=["random", "medium", "expert", "medium-replay"])
     p.add_argument("--gradient-steps", type=int, default=10_000)
     p.add_argument("--n-critics", type=int, default=10)
@@ -73,6 +114,12 @@ def main() -> None:
     p.add_argument("--sizes", nargs="+", type=int, default=[2, 5, 10, 20])
     p.add_argument("--sweep-tier", default="medium")
     args = p.parse_args()
+    if any(a in D3RLPY for a in args.algos) and not args.sweep:
+        if not Path(args.d3rlpy_python).exists():
+            p.error(
+                f"--d3rlpy-python {args.d3rlpy_python} does not exist; build d3rlpy's venv with "
+                "`make d3rlpy-venv` or drop the d3rlpy arms from --algos."
+            )
     torch.set_num_threads(1)
     data, out = Path(args.data), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -86,7 +133,7 @@ def main() -> None:
         for n in args.sizes:
             for backend in ("batched", "loop"):
                 args.n_critics = n
-                agent, seconds = train_one("edac", dataset, args, 0, backend=backend)
+                agent, seconds, _ = train_one("edac", dataset, args, 0, backend=backend)
                 score = evaluate(agent.greedy_policy(), args.episodes, 7, ref)
                 ms = 1000 * seconds / args.gradient_steps
                 lines.append(f"| {n} | {backend} | {ms:.1f} | {ms * 10:.0f} | {score:.1f} |")
@@ -101,23 +148,28 @@ def main() -> None:
             for algo in args.algos:
                 if any(r["tier"] == tier and r["algo"] == algo and r["seed"] == seed for r in rows):
                     continue
-                agent, seconds = train_one(algo, dataset, args, seed)
-                score = evaluate(agent.greedy_policy(), args.episodes, 1000 + seed, ref)
-                row = {
-                    "tier": tier,
-                    "algo": algo,
-                    "seed": seed,
-                    "gradient_steps": args.gradient_steps,
-                    "score": score,
-                    "seconds_per_10k": 10_000 * seconds / args.gradient_steps,
-                }
+                if algo in D3RLPY:
+                    row = run_d3rlpy(algo, tier, seed, args)
+                else:
+                    agent, seconds, cpu = train_one(algo, dataset, args, seed)
+                    score = evaluate(agent.greedy_policy(), args.episodes, 1000 + seed, ref)
+                    row = {
+                        "tier": tier,
+                        "algo": algo,
+                        "seed": seed,
+                        "gradient_steps": args.gradient_steps,
+                        "score": score,
+                        "seconds_per_10k": 10_000 * seconds / args.gradient_steps,
+                        "cpu_seconds_per_10k": 10_000 * cpu / args.gradient_steps,
+                    }
                 rows.append(row)
                 with runs.open("a") as f:
                     f.write(json.dumps(row) + "\n")
                 print(row, flush=True)
     lines = [
-        "| tier | algo | runs | normalised score (IQM [95% CI]) | s per 10k gradient steps |",
-        "|---|---|---|---|---|",
+        "| tier | algo | runs | normalised score (IQM [95% CI]) | wall s per 10k gradient steps "
+        "| CPU s per 10k |",
+        "|---|---|---|---|---|---|",
     ]
     for tier in args.tiers:
         for algo in args.algos:
@@ -131,7 +183,8 @@ def main() -> None:
             else:
                 score = f"{iqm(s):.1f}"
             sec = np.median([r["seconds_per_10k"] for r in rs])
-            lines.append(f"| {tier} | {algo} | {len(rs)} | {score} | {sec:.0f} |")
+            cpu = np.median([r.get("cpu_seconds_per_10k", np.nan) for r in rs])
+            lines.append(f"| {tier} | {algo} | {len(rs)} | {score} | {sec:.0f} | {cpu:.0f} |")
     (out / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

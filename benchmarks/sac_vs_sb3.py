@@ -20,8 +20,12 @@ seed so that all arms share the shared machine's drifting load; torch uses one t
 Protocol: every ``--eval-every`` steps the deterministic policy plays ``--eval-episodes`` episodes
 of a separate env (evaluation seeds shared by all arms); the training clocks are paused while it
 does. Reported per arm: env steps and training wall-clock to the first evaluation >= -200
-(``--threshold``), final return, ms per env step; IQM over seeds with percentile-bootstrap 95%
+(``--threshold``), final return, ms per env step (wall-clock and process CPU time: one torch
+thread, so on a shared machine CPU time is the work done and wall-clock adds the wait for a core); IQM over seeds with percentile-bootstrap 95%
 intervals (``rlcore.stats``), unsolved runs counted as never (+inf).
+
+``--hidden 64 64`` sets every arm's network (SB3's ``net_arch`` too), ``--redq-learning-starts``
+REDQ's random start, ``--stop-at-threshold`` ends each run at its first evaluation >= threshold.
 
 ``--speed``: no learning curves; after ``learning_starts`` each arm times ``--speed-steps`` env
 steps (training included), rounds interleaved, and prints the ms per env step and the ratio to SB3.
@@ -60,13 +64,20 @@ SB3 = dict(
 )
 
 
+# Overrides set from the command line (--hidden, --redq-learning-starts); empty: the defaults.
+OVERRIDES: dict[str, Any] = {}
+
+
 def make_rlcore(arm: str, env: gym.Env, seed: int) -> Any:
+    common = {"hidden": OVERRIDES["hidden"]} if "hidden" in OVERRIDES else {}
     if arm == "rlcore_sac":
-        return rlcore.make("agents.sac", env, seed=seed)
+        return rlcore.make("agents.sac", env, seed=seed, **common)
     if arm == "rlcore_redq":
-        return rlcore.make("agents.redq", env, seed=seed)
+        if "redq_learning_starts" in OVERRIDES:
+            common["learning_starts"] = OVERRIDES["redq_learning_starts"]
+        return rlcore.make("agents.redq", env, seed=seed, **common)
     if arm == "rlcore_sac_utd20":
-        return rlcore.make("agents.sac", env, seed=seed, utd=20, policy_delay=20)
+        return rlcore.make("agents.sac", env, seed=seed, utd=20, policy_delay=20, **common)
     raise ValueError(f"unknown rlcore arm {arm!r}; known: {ARMS}")
 
 
@@ -78,7 +89,10 @@ def make_sb3(env: gym.Env, seed: int) -> Any:
             'this arm needs Stable-Baselines3: pip install "stable-baselines3==2.9.2" (the sb3 '
             "extra), or pass --arms without sb3_sac."
         ) from err
-    return SB3SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **SB3)
+    settings = dict(SB3)
+    if "hidden" in OVERRIDES:
+        settings["policy_kwargs"] = dict(net_arch=list(OVERRIDES["hidden"]))
+    return SB3SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **settings)
 
 
 class _SB3Deterministic:
@@ -100,22 +114,41 @@ class Evaluator:
 
     def __init__(self, env_id: str, seed: int, episodes: int) -> None:
         self.env, self.seed, self.episodes = gym.make(env_id), seed, episodes
-        self.rows: list[tuple[int, float, float]] = []  # (step, mean return, training wall)
-        self.wall = 0.0
-        self.since = time.perf_counter()
+        # (step, mean return, training wall-clock, training CPU time)
+        self.rows: list[tuple[int, float, float, float]] = []
+        self.wall = self.cpu = 0.0
+        self.start()
+
+    def start(self) -> None:
+        self.since, self.cpu_since = time.perf_counter(), time.process_time()
 
     def __call__(self, step: int, policy: Any) -> None:
         self.wall += time.perf_counter() - self.since
+        self.cpu += time.process_time() - self.cpu_since
         history = rlcore.run(
             policy, self.env, episodes=self.episodes, seed=10_000 * (self.seed + 1) + len(self.rows)
         )
-        self.rows.append((step, float(np.mean(history.returns)), self.wall))
-        self.since = time.perf_counter()
+        self.rows.append((step, float(np.mean(history.returns)), self.wall, self.cpu))
+        self.start()
 
 
-def train(arm: str, env_id: str, seed: int, steps: int, every: int, episodes: int) -> Evaluator:
+def train(
+    arm: str,
+    env_id: str,
+    seed: int,
+    steps: int,
+    every: int,
+    episodes: int,
+    stop_at: float | None = None,
+) -> Evaluator:
+    """Train one arm, evaluating every ``every`` steps; stop early once an evaluation reaches
+    ``stop_at`` (None: run all ``steps``)."""
     env = gym.make(env_id)
     evaluator = Evaluator(env_id, seed, episodes)
+
+    def reached() -> bool:
+        return stop_at is not None and evaluator.rows[-1][1] >= stop_at
+
     if arm == "sb3_sac":
         from stable_baselines3.common.callbacks import BaseCallback
 
@@ -125,9 +158,10 @@ def train(arm: str, env_id: str, seed: int, steps: int, every: int, episodes: in
             def _on_step(self) -> bool:
                 if self.num_timesteps % every == 0:
                     evaluator(self.num_timesteps, _SB3Deterministic(self.model))
+                    return not reached()
                 return True
 
-        evaluator.since = time.perf_counter()
+        evaluator.start()
         model.learn(total_timesteps=steps, callback=Callback())
         return evaluator
     agent = make_rlcore(arm, env, seed)
@@ -137,15 +171,18 @@ def train(arm: str, env_id: str, seed: int, steps: int, every: int, episodes: in
         def on_step(self, step, transition, metrics):
             if step % every == 0:
                 evaluator(step, policy)
+                return reached()
+            return False
 
-    evaluator.since = time.perf_counter()
+    evaluator.start()
     rlcore.run(agent, env, steps=steps, seed=seed, callbacks=[Every()], progress=False)
     return evaluator
 
 
 def run_one(arm: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
-    ev = train(arm, args.env, seed, args.steps, args.eval_every, args.eval_episodes)
-    steps, returns, walls = (list(c) for c in zip(*ev.rows))
+    stop_at = args.threshold if args.stop_at_threshold else None
+    ev = train(arm, args.env, seed, args.steps, args.eval_every, args.eval_episodes, stop_at)
+    steps, returns, walls, cpus = (list(c) for c in zip(*ev.rows))
     first = next((i for i, r in enumerate(returns) if r >= args.threshold), None)
     return {
         "arm": arm,
@@ -158,6 +195,7 @@ def run_one(arm: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
         "wall_to_threshold": walls[first] if first is not None else math.inf,
         "final_return": returns[-1],
         "ms_per_step": 1000 * walls[-1] / steps[-1],
+        "cpu_ms_per_step": 1000 * cpus[-1] / steps[-1],
     }
 
 
@@ -178,6 +216,7 @@ def speed(args: argparse.Namespace) -> None:
             rlcore.run(agent, env, steps=warm, seed=0, progress=False)
             runners[arm] = lambda n, a=agent, e=env: rlcore.run(a, e, steps=n, seed=1)
     times: dict[str, list[float]] = {arm: [] for arm in arms}
+    cpu_times: dict[str, list[float]] = {arm: [] for arm in arms}
     for r in range(args.rounds):
         for arm in arms[r % len(arms) :] + arms[: r % len(arms)]:
             n = (
@@ -185,16 +224,26 @@ def speed(args: argparse.Namespace) -> None:
                 if "utd20" not in arm and "redq" not in arm
                 else max(1, args.speed_steps // 20)
             )
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             runners[arm](n)
             times[arm].append(1000 * (time.perf_counter() - t) / n)
-    lines = ["| arm | ms per env step (median of rounds) | ratio to sb3_sac |", "|---|---|---|"]
+            cpu_times[arm].append(1000 * (time.process_time() - c) / n)
+    lines = [
+        "| arm | wall ms per env step (median of rounds) | CPU ms per env step (median) "
+        "| wall ratio to sb3_sac | CPU ratio to sb3_sac |",
+        "|---|---|---|---|---|",
+    ]
     base = np.median(times["sb3_sac"]) if "sb3_sac" in times else None
+    cpu_base = np.median(cpu_times["sb3_sac"]) if "sb3_sac" in times else None
     for arm in arms:
-        ms = float(np.median(times[arm]))
+        ms, cpu = float(np.median(times[arm])), float(np.median(cpu_times[arm]))
         ratio = f"{ms / base:.2f}" if base else "-"
+        cpu_ratio = f"{cpu / cpu_base:.2f}" if cpu_base else "-"
+        rounds = ", ".join(f"{t:.1f}" for t in times[arm])
+        cpu_rounds = ", ".join(f"{t:.1f}" for t in cpu_times[arm])
         lines.append(
-            f"| {arm} | {ms:.2f} (rounds: {', '.join(f'{t:.1f}' for t in times[arm])}) | {ratio} |"
+            f"| {arm} | {ms:.2f} (rounds: {rounds}) | {cpu:.2f} (rounds: {cpu_rounds}) "
+            f"| {ratio} | {cpu_ratio} |"
         )
     table = "\n".join(lines)
     print(table)
@@ -205,8 +254,8 @@ def speed(args: argparse.Namespace) -> None:
 def summarise(rows: list[dict[str, Any]], arms: list[str]) -> str:
     lines = [
         "| arm | runs | steps to threshold (IQM [95% CI]) | wall s to threshold (IQM) | "
-        "final return (IQM [95% CI]) | ms per env step |",
-        "|---|---|---|---|---|---|",
+        "final return (IQM [95% CI]) | ms per env step | CPU ms per env step |",
+        "|---|---|---|---|---|---|---|",
     ]
     for arm in arms:
         rs = [r for r in rows if r["arm"] == arm]
@@ -216,6 +265,7 @@ def summarise(rows: list[dict[str, Any]], arms: list[str]) -> str:
         wall = np.array([r["wall_to_threshold"] for r in rs], dtype=float)
         fin = np.array([r["final_return"] for r in rs], dtype=float)
         ms = np.array([r["ms_per_step"] for r in rs], dtype=float)
+        cpu = np.array([r.get("cpu_ms_per_step", np.nan) for r in rs], dtype=float)
 
         def fmt(x: np.ndarray) -> str:
             if len(x) < 2 or not np.isfinite(x).all():
@@ -224,7 +274,8 @@ def summarise(rows: list[dict[str, Any]], arms: list[str]) -> str:
             return f"{ci.estimate:.0f} [{ci.low:.0f}, {ci.high:.0f}]"
 
         lines.append(
-            f"| {arm} | {len(rs)} | {fmt(st)} | {fmt(wall)} | {fmt(fin)} | {np.median(ms):.1f} |"
+            f"| {arm} | {len(rs)} | {fmt(st)} | {fmt(wall)} | {fmt(fin)} | {np.median(ms):.1f} "
+            f"| {np.median(cpu):.1f} |"
         )
     return "\n".join(lines)
 
@@ -243,7 +294,31 @@ def main(argv: list[str] | None = None, default_arms: tuple[str, ...] = ("sb3_sa
     p.add_argument("--speed", action="store_true", help="only ms per env step")
     p.add_argument("--speed-steps", type=int, default=200)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument(
+        "--hidden",
+        nargs="+",
+        type=int,
+        default=None,
+        help="hidden layer sizes of every arm's actor and critics (default: 256 256)",
+    )
+    p.add_argument(
+        "--redq-learning-starts",
+        type=int,
+        default=None,
+        help="REDQ's random start steps (default: the agent's 5,000, Chen et al.'s MuJoCo value)",
+    )
+    p.add_argument(
+        "--stop-at-threshold",
+        action="store_true",
+        help="end a run at its first evaluation >= --threshold (saves time when only the steps "
+        "to the threshold are wanted; the final return is then the return there)",
+    )
     args = p.parse_args(argv)
+    OVERRIDES.clear()
+    if args.hidden:
+        OVERRIDES["hidden"] = tuple(args.hidden)
+    if args.redq_learning_starts is not None:
+        OVERRIDES["redq_learning_starts"] = args.redq_learning_starts
     torch.set_num_threads(1)
     if args.speed:
         speed(args)

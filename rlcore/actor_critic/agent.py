@@ -7,7 +7,8 @@ Q_k, their Polyak targets Q'_k, the squashed-Gaussian actor pi and alpha = exp(l
 
 1. A'_t ~ pi(. | S_t);  y = R_t + discount_t (red_k Q'_k(S_t, A'_t) - alpha log pi(A'_t | S_t)),
    red = min over all N (SAC, SAC-N, EDAC) or over a random M-subset drawn once per minibatch
-   (REDQ, ``ensembles.subset_min``);                            (``losses.soft_q_targets``)
+   (REDQ, ``ensembles.subset_min``; only those M target critics are evaluated,
+   ``Ensemble.forward_members``);                               (``losses.soft_q_targets``)
 2. L_Q = sum_k mean_b w_b (Q_k(S_{t-1}, A_{t-1}) - y)^2 + eta ES (EDAC's diversity penalty);
    w = 1, or SUNRISE's weights sigma(-std_k Q'_k T) + 0.5 (``sunrise_temperature``);
    all N critics in one stacked forward/backward;
@@ -207,6 +208,12 @@ class _SoftActorCritic:
         )
         self.target_reduction = Min() if cfg.subset_size is None else SubsetMin(cfg.subset_size)
         self.actor_reduction = Min() if cfg.actor_reduction == "min" else Mean()
+        # M < N without SUNRISE (whose weights read all N): evaluate only the drawn subset
+        self._target_subset_only = (
+            cfg.subset_size is not None
+            and cfg.subset_size < cfg.n_critics
+            and cfg.sunrise_temperature is None
+        )
         self.steps = 0  # transitions observed
         self.updates = 0  # critic gradient steps taken
         self._sums = np.zeros(len(_STATS))
@@ -482,12 +489,18 @@ class _SoftActorCritic:
         # 1. targets
         with torch.no_grad():
             a_t, log_pi_t = self.actor.sample(obs_t, noise[0])
-            q_t_all = self.target_critics(obs_t, a_t).squeeze(-1)  # (N, B)
-            q_t = self.target_reduction(q_t_all, generator=self._subset_rng)  # (B,)
-            y = soft_q_targets(r_t, discount_t, q_t, log_pi_t, alpha)  # (B,)
             w = None
-            if cfg.sunrise_temperature is not None:
-                w = uncertainty.sunrise_weights(q_t_all, cfg.sunrise_temperature)  # (B,)
+            if self._target_subset_only:
+                # REDQ: only the M drawn target critics are evaluated (M/N of the cost; the same
+                # draw from the same stream as ``SubsetMin.__call__``)
+                idx = self.target_reduction.subset(cfg.n_critics, self._subset_rng)
+                q_t = self.target_critics.forward_members(idx, obs_t, a_t).squeeze(-1).amin(0)
+            else:
+                q_t_all = self.target_critics(obs_t, a_t).squeeze(-1)  # (N, B)
+                q_t = self.target_reduction(q_t_all, generator=self._subset_rng)  # (B,)
+                if cfg.sunrise_temperature is not None:
+                    w = uncertainty.sunrise_weights(q_t_all, cfg.sunrise_temperature)  # (B,)
+            y = soft_q_targets(r_t, discount_t, q_t, log_pi_t, alpha)  # (B,)
         # 2. critics, one stacked forward / backward
         if cfg.eta > 0:
             # one action copy per member, so that each member's action gradient is its own

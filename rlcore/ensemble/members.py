@@ -288,6 +288,33 @@ class Ensemble(nn.Module):
         outs = [self._member(list(p), xi, list(b)) for p, xi, b in zip(slices, xs, buffers)]
         return torch.stack(outs)  # (N, B, out)
 
+    def forward_members(self, members: Sequence[int], *inputs: Tensor) -> Tensor:
+        """Evaluate only the listed members (built-in MLPs; shared inputs ``(B, d_i)``): returns
+        ``(len(members), B, out)``, equal to ``forward(*inputs)[members]`` at ``len(members) / N``
+        of the cost. For REDQ's target, which reads a random subset of M of the N critics.
+
+        One batched matmul per layer over the gathered ``(M, in, out)`` weights. Gathering copies
+        the selected weights, so use it where no gradient is needed (targets) or M is small.
+        """
+        if self._base is not None:
+            raise ValueError(
+                "forward_members needs the built-in MLP members (Ensemble(n, in_dim, out_dim, "
+                "hidden)); for an explicit member list index forward(*inputs) instead."
+            )
+        idx = [int(i) for i in members]
+        if not idx or min(idx) < 0 or max(idx) >= self.n_members:
+            raise ValueError(
+                f"forward_members takes member indices in [0, {self.n_members - 1}], got {idx}."
+            )
+        x = torch.cat(inputs, dim=-1) if len(inputs) > 1 else inputs[0]
+        if x.dim() != 2 or x.shape[-1] != self.in_dim:
+            raise ValueError(
+                f"forward_members takes shared inputs (B, d_i) whose sizes add up to in_dim="
+                f"{self.in_dim}; got shapes {[tuple(t.shape) for t in inputs]}."
+            )
+        at = torch.tensor(idx, device=x.device)
+        return self._mlp([self._tensor(name).index_select(0, at) for name in self._names], x)
+
     def _is_per_member(self, x: Tensor, per_member: bool | None) -> bool:
         if per_member is None:
             per_member = self._base is None and x.dim() == 3

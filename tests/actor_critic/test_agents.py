@@ -289,3 +289,27 @@ def test_resume_equals_the_uninterrupted_run_bit_for_bit(name, tmp_path):
     for x, y in zip(_weights(second), _weights(reference)):
         torch.testing.assert_close(x, y, rtol=0, atol=0)
     assert float(second.log_alpha.detach()) == float(reference.log_alpha.detach())
+
+
+def test_redq_target_evaluates_only_the_drawn_subset():
+    """The subset-only target (M < N) equals min over SubsetMin of all N target critics, with the
+    same draws from the same stream (so the replay and subset streams are unchanged)."""
+    from rlcore.ensemble.members import Ensemble
+
+    ens = Ensemble(10, 4, 1, (16, 16), seed=0)
+    x = torch.randn(32, 4)
+    idx = [2, 7]
+    torch.testing.assert_close(ens.forward_members(idx, x[:, :3], x[:, 3:]), ens(x)[idx])
+    with pytest.raises(ValueError, match=r"indices in \[0, 9\]"):
+        ens.forward_members([10], x)
+    redq = REDQ((OBS, ACT), seed=4, **{**SMALL, "learning_starts": 10_000})
+    assert redq._target_subset_only
+    rlcore.run(redq, "Pendulum-v1", steps=40, seed=0, max_episode_steps=20)
+    obs_t = torch.randn(16, 3)
+    a_t = torch.rand(16, 1) * 2 - 1
+    gen_a, gen_b = np.random.default_rng(5), np.random.default_rng(5)
+    full = SubsetMin(2)(redq.target_critics(obs_t, a_t).squeeze(-1), generator=gen_a)
+    chosen = redq.target_reduction.subset(10, gen_b)
+    fast = redq.target_critics.forward_members(chosen, obs_t, a_t).squeeze(-1).amin(0)
+    torch.testing.assert_close(fast, full)
+    assert gen_a.bit_generator.state == gen_b.bit_generator.state

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from rlcore.data import EpisodeDataset
 
@@ -69,6 +70,10 @@ def test_offline_pendulum_smoke(tmp_path, monkeypatch):
             "1",
             "--n-critics",
             "2",
+            "--algos",
+            "bc",
+            "sac_n",
+            "edac",
         ],
     )
     bench.main()
@@ -79,3 +84,15 @@ def test_offline_pendulum_smoke(tmp_path, monkeypatch):
     )
     bench.main()
     assert "| 2 | loop |" in (tmp_path / "s" / "sweep.md").read_text()
+
+
+def test_offline_pendulum_d3rlpy_arm_needs_its_interpreter(tmp_path, monkeypatch, capsys):
+    _tiers(tmp_path)
+    bench = _load("offline_pendulum")
+    missing = str(tmp_path / "no-venv" / "bin" / "python")
+    argv = ["x", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--algos", "d3rlpy_iql"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--d3rlpy-python", missing])
+    with pytest.raises(SystemExit):
+        bench.main()
+    err = capsys.readouterr().err
+    assert missing in err and "make d3rlpy-venv" in err
