@@ -230,25 +230,13 @@ def run_td_control(
     """
     from rlcore.tabular.base import check_epsilon, check_gamma, check_initial, check_option
     from rlcore.tabular.batched import _registered_time_limit, as_batched_env
-    from rlcore.tabular.batched_learners import per_run_alpha
 
     check_option("backend", backend, BACKENDS)
     episodes = check_int("episodes", episodes, 1, hint="Pass the episodes per run, e.g. 100.")
     check_epsilon(epsilon)
     check_gamma(gamma)
     check_initial(initial_value)
-    names = np.atleast_1d(np.asarray(method, dtype=object))
-    runs = max(names.size, np.size(alpha))
-    if names.size not in (1, runs) or np.size(alpha) not in (1, runs):
-        raise ValueError(
-            f"method has {names.size} entries and alpha {np.size(alpha)}; pass one of each per "
-            "run (or a single value for every run)"
-        )
-    if names.size == 1:
-        names = np.repeat(names, runs)
-    for name in set(names.tolist()):
-        check_option("method", name, METHODS)
-    step_size = per_run_alpha(alpha if np.size(alpha) > 1 else np.ravel(alpha)[0], runs)
+    names, step_size = _per_run_settings(method, alpha)
     if max_episode_steps is None:
         max_episode_steps = _registered_time_limit(env)
     else:
@@ -271,29 +259,57 @@ def run_td_control(
         returns, lengths = _per_method(benv, names, step_size, episodes, epsilon, gamma,
                                        initial_value, max_episode_steps, rng)  # fmt: skip
     else:
-        returns = np.zeros((runs, episodes))
-        lengths = np.zeros((runs, episodes), dtype=np.int32)
-        mdp = benv.mdp
-        cum = _row_cumulative(mdp)
-        support = np.flatnonzero(mdp.initial > 0)
-        kernel = _kernel
-        if backend == "numba":
-            kernel = jit_kernel(_kernel, (_behave, _value, _start, _outcome))
-        kernel(
-            mdp.indptr.astype(np.int64), cum, mdp.next_state.astype(np.int64),
-            mdp.reward.astype(np.float64), mdp.terminated.astype(np.bool_),
-            np.cumsum(mdp.initial), int(support[0]) if support.size == 1 else -1,
-            np.asarray(benv.action_mask, dtype=np.bool_),
-            np.array([METHODS.index(n) for n in names], dtype=np.int64), step_size,
-            float(epsilon), float(gamma), float(initial_value), episodes,
-            int(max_episode_steps or 0), rng, returns, lengths,
-        )  # fmt: skip
+        returns, lengths = _compiled(benv, names, step_size, episodes, epsilon, gamma,
+                                     initial_value, max_episode_steps, rng, backend)  # fmt: skip
     return {
         "returns": returns,
         "lengths": lengths,
         "backend": backend,
         "wall_time": time.perf_counter() - t0,
     }
+
+
+def _per_run_settings(method: Any, alpha: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(R,) method names and (R,) step sizes from one value or one per run of each."""
+    from rlcore.tabular.base import check_option
+    from rlcore.tabular.batched_learners import per_run_alpha
+
+    names = np.atleast_1d(np.asarray(method, dtype=object))
+    runs = max(names.size, np.size(alpha))
+    if names.size not in (1, runs) or np.size(alpha) not in (1, runs):
+        raise ValueError(
+            f"method has {names.size} entries and alpha {np.size(alpha)}; pass one of each per "
+            "run (or a single value for every run)"
+        )
+    if names.size == 1:
+        names = np.repeat(names, runs)
+    for name in set(names.tolist()):
+        check_option("method", name, METHODS)
+    return names, per_run_alpha(alpha if np.size(alpha) > 1 else np.ravel(alpha)[0], runs)
+
+
+def _compiled(benv, names, step_size, episodes, epsilon, gamma, initial_value,
+              max_episode_steps, rng, backend) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The per-run loop (``_kernel``), compiled by numba (``backend="numba"``) or not."""
+    runs = names.size
+    returns = np.zeros((runs, episodes))
+    lengths = np.zeros((runs, episodes), dtype=np.int32)
+    mdp = benv.mdp
+    cum = _row_cumulative(mdp)
+    support = np.flatnonzero(mdp.initial > 0)
+    kernel = _kernel
+    if backend == "numba":
+        kernel = jit_kernel(_kernel, (_behave, _value, _start, _outcome))
+    kernel(
+        mdp.indptr.astype(np.int64), cum, mdp.next_state.astype(np.int64),
+        mdp.reward.astype(np.float64), mdp.terminated.astype(np.bool_),
+        np.cumsum(mdp.initial), int(support[0]) if support.size == 1 else -1,
+        np.asarray(benv.action_mask, dtype=np.bool_),
+        np.array([METHODS.index(n) for n in names], dtype=np.int64), step_size,
+        float(epsilon), float(gamma), float(initial_value), episodes,
+        int(max_episode_steps or 0), rng, returns, lengths,
+    )  # fmt: skip
+    return returns, lengths
 
 
 def _row_cumulative(mdp: Any) -> np.ndarray:
