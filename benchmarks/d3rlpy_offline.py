@@ -1,6 +1,6 @@
 """d3rlpy 2.8.1's CQL and IQL on the project's offline Pendulum-v1 tiers (the peer arm of
 ``offline_pendulum.py``). Run with d3rlpy's own interpreter, never rlcore's (d3rlpy pins
-gymnasium 1.0; ``make d3rlpy-venv`` builds /work/venv-d3rlpy-style environments):
+gymnasium 1.0; ``make d3rlpy-venv`` builds one in .venv-d3rlpy):
 
     .venv-d3rlpy/bin/python benchmarks/d3rlpy_offline.py --data out/pendulum \
         --out out/offline/d3rlpy.json [--algos cql iql] [--tiers medium] [--seeds 5] \

@@ -3,7 +3,7 @@
 Runs with the d3rlpy interpreter, never rlcore's (d3rlpy pins gymnasium 1.0.0; build it with
 ``make d3rlpy-venv``), so this file imports neither rlcore nor gymnasium:
 
-    /work/venv-d3rlpy/bin/python benchmarks/d3rlpy_runner.py --data D.npz --algo iql \\
+    .venv-d3rlpy/bin/python benchmarks/d3rlpy_runner.py --data D.npz --algo iql \\
         --steps 10000 --seed 0 --out result.json [--serve]
 
 Input: an ``EpisodeDataset`` file (``rlcore.data``: observations, actions, rewards,

@@ -19,14 +19,14 @@ benchmarks/d3rlpy_runner.py in that interpreter) on envs.point_maze_dataset data
 picks a subset.
 
     python benchmarks/offline_generative.py maze --methods diffuser_track,d3rlpy_iql \
-        --d3rlpy-python /work/venv-d3rlpy/bin/python --seeds 3
+        --d3rlpy-python .venv-d3rlpy/bin/python --seeds 3
 cost: training seconds per 10,000 gradient steps on the U-maze data, interleaved rounds (IDQL
 with 5 denoising steps and its 3x256 or a 1x256 actor, Diffusion-QL with and without EDP, the
 chain's no-grad target sampling; d3rlpy IQL side by side with ``--d3rlpy-python``) and batch-1
 action latency against denoising steps and candidates:
 
     python benchmarks/offline_generative.py cost --steps 100 --repeats 3 \
-        --d3rlpy-python /work/venv-d3rlpy/bin/python --no-latency
+        --d3rlpy-python .venv-d3rlpy/bin/python --no-latency
 """
 
 from __future__ import annotations
