@@ -615,9 +615,8 @@ class _SoftActorCritic:
                 "updates": self.updates,
                 "count": self._count,
                 "sums": self._sums.tolist(),
-                "log_alpha": float(
-                    self.log_alpha.detach()
-                ),  # float32 -> double -> float32 is exact
+                # float32 -> double -> float32 is exact
+                "log_alpha": float(self.log_alpha.detach()),
             },
             "config": json.loads(json.dumps(dataclasses.asdict(self.config))),
         }
