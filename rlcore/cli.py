@@ -296,28 +296,8 @@ def _cmd_data_pendulum_tiers(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rlcore",
-        description="rlcore: reinforcement-learning algorithms, book figures and benchmarks.",
-        epilog="Run `rlcore COMMAND --help` for the options of a command.",
-    )
-    parser.add_argument("--version", action="version", version=f"rlcore {rlcore.__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    p = sub.add_parser("list", help="list public names, e.g. `rlcore list agents.`")
-    p.add_argument("prefix", nargs="?", default="", help="only names starting with this")
-    p.set_defaults(func=_cmd_list)
-
-    p = sub.add_parser("envs", help="list the rlcore/... environment ids")
-    p.add_argument("--all", action="store_true", help="list every gymnasium id, not only rlcore's")
-    p.set_defaults(func=_cmd_envs)
-
-    p = sub.add_parser("check-env", help="run gymnasium's env checker on an env id")
-    p.add_argument("env_id", help="e.g. rlcore/WindyGridworld-v0 or FrozenLake-v1")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="env constructor option")
-    p.set_defaults(func=_cmd_check_env)
-
+def _add_figures_parser(sub: Any) -> None:
+    """`rlcore figures ...`."""
     p = sub.add_parser(
         "figures",
         help="reproduce Sutton & Barto figures (PNGs, checks, summary.md)",
@@ -339,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the available figures")
     p.set_defaults(func=_cmd_figures)
 
+
+def _add_train_parser(sub: Any) -> None:
+    """`rlcore train ...` (and `--resume`)."""
     p = sub.add_parser(
         "train",
         help="train a registered agent on an env and save it",
@@ -377,20 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser(
-        "check-agent",
-        help="check your own agent class against the protocol and DP ground truth",
-        description="Runs an agent class through the Agent protocol contract (act/observe types, "
-        "seeding, determinism, save/load) and a learning check on tiny MDPs whose answer "
-        "dynamic programming knows, explaining each failure in plain words. Example: "
-        "rlcore check-agent my_agents.py:MyQLearning",
-    )
-    p.add_argument("spec", help="module:Class or path/to/file.py:Class")
-    p.add_argument("--kind", choices=("control", "prediction"), help="default: inferred")
-    p.add_argument("--episodes", type=int, default=300, help="learning-check budget")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_cmd_check_agent)
 
+def _add_data_parser(sub: Any) -> None:
+    """`rlcore data collect ...` and `rlcore data pendulum-tiers ...`."""
     p = sub.add_parser("data", help="offline datasets: `rlcore data collect ...`")
     data_sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
     c = data_sub.add_parser(
@@ -415,6 +387,48 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--train-steps", type=int, default=10_000, help="SAC's training budget")
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=_cmd_data_pendulum_tiers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rlcore",
+        description="rlcore: reinforcement-learning algorithms, book figures and benchmarks.",
+        epilog="Run `rlcore COMMAND --help` for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"rlcore {rlcore.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list public names, e.g. `rlcore list agents.`")
+    p.add_argument("prefix", nargs="?", default="", help="only names starting with this")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("envs", help="list the rlcore/... environment ids")
+    p.add_argument("--all", action="store_true", help="list every gymnasium id, not only rlcore's")
+    p.set_defaults(func=_cmd_envs)
+
+    p = sub.add_parser("check-env", help="run gymnasium's env checker on an env id")
+    p.add_argument("env_id", help="e.g. rlcore/WindyGridworld-v0 or FrozenLake-v1")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="env constructor option")
+    p.set_defaults(func=_cmd_check_env)
+
+    _add_figures_parser(sub)
+    _add_train_parser(sub)
+
+    p = sub.add_parser(
+        "check-agent",
+        help="check your own agent class against the protocol and DP ground truth",
+        description="Runs an agent class through the Agent protocol contract (act/observe types, "
+        "seeding, determinism, save/load) and a learning check on tiny MDPs whose answer "
+        "dynamic programming knows, explaining each failure in plain words. Example: "
+        "rlcore check-agent my_agents.py:MyQLearning",
+    )
+    p.add_argument("spec", help="module:Class or path/to/file.py:Class")
+    p.add_argument("--kind", choices=("control", "prediction"), help="default: inferred")
+    p.add_argument("--episodes", type=int, default=300, help="learning-check budget")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_check_agent)
+
+    _add_data_parser(sub)
 
     from rlcore.bench.cli import add_bench_parser
 
