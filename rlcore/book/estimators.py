@@ -285,20 +285,7 @@ def boosted_fqi_mountain_car(
     ax.legend()
     png = save(fig, out_dir, "boosted_fqi_mountain_car")
     final = {name: c[:, -1] for name, c in curves.items()}
-    gap = final["fqi_weak"] - final["boosted_weak"]
-    tol = spread(final["boosted_weak"] - final["fqi"]) if runs > 1 else 0.0
-    checks = {
-        "fqi_and_boosted_reach_the_goal_from_90_percent": within(
-            min(float(np.mean(reached["fqi"])), float(np.mean(reached["boosted_weak"]))), 0.9, 1.0
-        ),
-        "boosted_weak_reaches_fqi_steps": within(
-            float(final["boosted_weak"].mean()), 0.0, float(final["fqi"].mean()) + tol
-        ),
-        # the gap (weak FQI minus boosted) less its own spread must be >= 0
-        "fqi_weak_does_not": within(
-            float(gap.mean()) - (spread(gap) if runs > 1 else 0.0), 0.0, float(cap)
-        ),
-    }
+    checks = _mountain_car_checks(final, reached, cap)
     table = ", ".join(
         f"{name} {final[name].mean():.1f} (goal reached from {np.mean(reached[name]):.0%} of "
         "starts)"
@@ -326,6 +313,28 @@ def boosted_fqi_mountain_car(
         checks,
         notes,
     )
+
+
+def _mountain_car_checks(
+    final: dict[str, np.ndarray], reached: dict[str, list[float]], cap: int
+) -> dict[str, Any]:
+    """The checks of ``boosted_fqi_mountain_car`` on each learner's final mean steps to goal
+    per dataset (``final[name]`` shape (R,)) and fraction of starts reached."""
+    runs = final["fqi"].size
+    gap = final["fqi_weak"] - final["boosted_weak"]
+    tol = spread(final["boosted_weak"] - final["fqi"]) if runs > 1 else 0.0
+    return {
+        "fqi_and_boosted_reach_the_goal_from_90_percent": within(
+            min(float(np.mean(reached["fqi"])), float(np.mean(reached["boosted_weak"]))), 0.9, 1.0
+        ),
+        "boosted_weak_reaches_fqi_steps": within(
+            float(final["boosted_weak"].mean()), 0.0, float(final["fqi"].mean()) + tol
+        ),
+        # the gap (weak FQI minus boosted) less its own spread must be >= 0
+        "fqi_weak_does_not": within(
+            float(gap.mean()) - (spread(gap) if runs > 1 else 0.0), 0.0, float(cap)
+        ),
+    }
 
 
 # -- 2. stacking ---------------------------------------------------------------------------------------
