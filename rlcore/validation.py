@@ -100,3 +100,24 @@ def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
     if seed is not None and seed < 0:
         raise ValueError(f"seed={seed} is negative; use a non-negative integer.")
     return np.random.default_rng(seed)
+
+
+def env_spaces(env: Any, what: str) -> tuple[Any, Any]:
+    """(observation space, action space) of one env: a gymnasium ``Env``, a ``VectorEnv`` (its
+    single-env spaces) or a pair ``(observation_space, action_space)``.
+
+    Raises:
+        TypeError: anything else, naming ``what`` (the public entry point) and what it accepts.
+    """
+    import gymnasium as gym
+
+    if isinstance(env, tuple) and len(env) == 2:
+        return env
+    if isinstance(env, gym.vector.VectorEnv):
+        return env.single_observation_space, env.single_action_space
+    if isinstance(env, gym.Env):
+        return env.observation_space, env.action_space
+    raise TypeError(
+        f"{what} needs a gymnasium Env, a VectorEnv or a pair (observation_space, "
+        f"action_space), got {type(env).__name__}."
+    )

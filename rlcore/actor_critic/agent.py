@@ -44,7 +44,6 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
@@ -69,7 +68,7 @@ from rlcore.registry import export
 from rlcore.tabular.base import make_config
 from rlcore.training_state import pack, unpack
 from rlcore.types import Transition
-from rlcore.validation import as_generator
+from rlcore.validation import as_generator, env_spaces
 
 __all__ = ["EDAC", "REDQ", "SAC", "SACN", "GreedyActorPolicy"]
 
@@ -79,17 +78,7 @@ _STATS = ("critic loss", "actor loss", "entropy coefficient", "Q-values", "Q std
 
 def _box_spaces(env: Any, what: str) -> tuple[spaces.Box, spaces.Box]:
     """(observation Box, action Box) of an env, a vector env or a pair of spaces."""
-    if isinstance(env, tuple) and len(env) == 2:
-        obs_space, act_space = env
-    elif isinstance(env, gym.vector.VectorEnv):
-        obs_space, act_space = env.single_observation_space, env.single_action_space
-    elif isinstance(env, gym.Env):
-        obs_space, act_space = env.observation_space, env.action_space
-    else:
-        raise TypeError(
-            f"{what} needs a gymnasium Env, a VectorEnv or a pair (observation_space, "
-            f"action_space), got {type(env).__name__}."
-        )
+    obs_space, act_space = env_spaces(env, what)
     if not isinstance(act_space, spaces.Box):
         raise TypeError(
             f"{what} needs a continuous (Box) action space, got {act_space!r}: its actor is a "

@@ -55,7 +55,6 @@ import time
 from pathlib import Path
 from typing import Any, Protocol, final
 
-import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
@@ -76,7 +75,7 @@ from rlcore.tabular.base import make_config
 from rlcore.tabular.policies import epsilon_greedy_action, greedy_action
 from rlcore.training_state import pack, unpack
 from rlcore.types import Transition
-from rlcore.validation import as_generator, discrete_size
+from rlcore.validation import as_generator, discrete_size, env_spaces
 
 __all__ = ["DQN", "GreedyQPolicy", "QModel"]
 
@@ -85,17 +84,7 @@ _STATS = ("TD loss", "Q-values", "TD targets")  # the columns of the per-update 
 
 def _spaces(env: Any, what: str) -> tuple[spaces.Box, int]:
     """(observation Box, number of actions) of an env, a vector env or a pair of spaces."""
-    if isinstance(env, tuple) and len(env) == 2:
-        obs_space, act_space = env
-    elif isinstance(env, gym.vector.VectorEnv):
-        obs_space, act_space = env.single_observation_space, env.single_action_space
-    elif isinstance(env, gym.Env):
-        obs_space, act_space = env.observation_space, env.action_space
-    else:
-        raise TypeError(
-            f"{what} needs a gymnasium Env, a VectorEnv or a pair (observation_space, "
-            f"action_space), got {type(env).__name__}."
-        )
+    obs_space, act_space = env_spaces(env, what)
     if not isinstance(obs_space, spaces.Box):
         raise TypeError(
             f"{what} needs Box (vector) observations, got {obs_space!r}. For Discrete states "
