@@ -36,6 +36,7 @@ import inspect
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -166,30 +167,15 @@ def run(
     env = make_env(env, **dict(env_kwargs or {})) if owns_env else make_env(env)
     history = _start_history(agent, env, seed, episodes, steps, learn, explore, saver, resume)
     loop = _vector_loop if isinstance(env, gym.vector.VectorEnv) else _single_loop
-    logger = None
-    if logdir is not None:
-        from rlcore.logger import ScalarLogger
-
-        logger = ScalarLogger(logdir, append=saver.resumed is not None)
+    logger = _scalar_logger(logdir, append=saver.resumed is not None)
     bar = _progress_bar(progress, episodes, steps)
     try:
         for cb in callbacks:
             cb.on_run_start(history)
-        loop(
-            agent,
-            env,
-            history,
-            episodes,
-            steps,
-            seed,
-            learn,
-            explore,
-            max_episode_steps,
-            callbacks,
-            logger,
-            bar,
-            saver,
-        )
+        # fmt: off
+        loop(_Run(agent, env, history, episodes, steps, seed, learn, explore, max_episode_steps,
+                  callbacks, logger, bar, saver))
+        # fmt: on
         for cb in callbacks:
             cb.on_run_end(history)
     finally:
@@ -293,36 +279,99 @@ def _seeds(seed: int | None) -> tuple[int | None, int | None, int | None]:
     return int(children[0]), int(children[1]), int(children[2])
 
 
-def _single_loop(
-    agent,
-    env,
-    history,
-    episodes,
-    steps,
-    seed,
-    learn,
-    explore,
-    max_len,
-    callbacks,
-    logger,
-    bar,
-    saver,
-):
-    step_cbs = [cb for cb in callbacks if type(cb).on_step is not Callback.on_step]
-    act, observe = agent.act, agent.observe if learn else None
-    if saver.resumed is None:
-        env_seed, space_seed, agent_seed = _seeds(seed)
-        agent.seed(agent_seed)
+@dataclass
+class _Run:
+    """What the two inner loops share: the agent, the env, the budgets and the sinks of each
+    step's results (History, logger, progress bar, callbacks, checkpoints)."""
+
+    agent: Any
+    env: Any
+    history: History
+    episodes: int | None
+    steps: int | None
+    seed: int | None
+    learn: bool
+    explore: bool
+    max_len: int | None
+    callbacks: Sequence[Callback]
+    logger: Any
+    bar: Any
+    saver: _Checkpoints
+    t_start: float = 0.0
+
+    def __post_init__(self) -> None:
+        # Only overridden on_step hooks are called per step.
+        self.step_cbs = [cb for cb in self.callbacks if type(cb).on_step is not Callback.on_step]
+
+    def seed_all(self) -> int | None:
+        """Seed the agent and the action space (a fresh run); return the env's reset seed."""
+        env_seed, space_seed, agent_seed = _seeds(self.seed)
+        self.agent.seed(agent_seed)
         if space_seed is not None:
-            env.action_space.seed(space_seed)
-        obs, info = env.reset(seed=env_seed)
+            self.env.action_space.seed(space_seed)
+        return env_seed
+
+    def start_clock(self) -> None:
+        """Wall times continue from the History's last one (0 for a fresh run)."""
+        wall = self.history.wall_times
+        self.t_start = time.perf_counter() - (wall[-1] if wall else 0.0)
+
+    def after_step(
+        self, total: int, transition: Transition, metrics: Mapping[str, float] | None
+    ) -> bool:
+        """Record ``observe``'s metrics and call the step callbacks; True if one asks to stop."""
+        if metrics:
+            for tag, value in metrics.items():
+                self.history.log(tag, total, value)
+                if self.logger is not None:
+                    self.logger.scalar(tag, value, total)
+        stop = False
+        for cb in self.step_cbs:
+            stop = bool(cb.on_step(total, transition, metrics)) or stop
+        return stop
+
+    def end_episode(self, ep_return: float, ep_len: int, terminated: bool) -> bool:
+        """Append a finished episode to the History and the logs; True if a callback stops."""
+        history, logger = self.history, self.logger
+        wall = time.perf_counter() - self.t_start
+        history.returns.append(float(ep_return))
+        history.lengths.append(int(ep_len))
+        history.wall_times.append(wall)
+        history.terminated.append(bool(terminated))
+        if logger is not None:
+            step = history.steps
+            logger.scalar("charts/episodic_return", ep_return, step)
+            logger.scalar("charts/episodic_length", ep_len, step)
+            # Steps per second since the start of the run (agents may log a windowed charts/sps).
+            logger.scalar("charts/run_sps", step / max(wall, 1e-9), step)
+        if self.bar is not None and self.steps is None:
+            self.bar.update(1)
+        stop = False
+        for cb in self.callbacks:
+            if type(cb).on_episode_end is not Callback.on_episode_end:
+                stop = bool(cb.on_episode_end(history.episodes - 1, history)) or stop
+        return stop
+
+    def show_steps(self, total: int) -> None:
+        """Move a step-budget progress bar to ``total``."""
+        if self.bar is not None and self.steps is not None:
+            self.bar.n = min(total, self.steps)
+            self.bar.refresh()
+
+
+def _single_loop(run: _Run) -> None:
+    agent, env, history, saver, steps = run.agent, run.env, run.history, run.saver, run.steps
+    act, observe = agent.act, agent.observe if run.learn else None
+    explore, max_len = run.explore, run.max_len
+    if saver.resumed is None:
+        obs, info = env.reset(seed=run.seed_all())
         total, ep_return, ep_len, in_episode = 0, 0.0, 0, False
     else:
         position = saver.restore(agent, env)
         obs, total = position["obs"], position["total"]
         ep_return, ep_len, in_episode = (position[k] for k in ("ep_return", "ep_len", "in_episode"))
         info = {}  # a checkpoint keeps no action mask: a resumed run sees masks from its next state
-    t_start = time.perf_counter() - (history.wall_times[-1] if history.wall_times else 0.0)
+    run.start_clock()
     # Masks: decided by the first state (None: unmasked, the plain fast path).
     watch = _takes_mask(agent) and saver.resumed is None  # an agent that honours masks
     masks = watch and "action_mask" in info
@@ -352,74 +401,42 @@ def _single_loop(
             ep_return += float(reward)
             transition = Transition(obs, action, reward, next_obs, terminated, truncated, info)
             metrics = observe(transition) if observe is not None else None
-            if metrics:
-                for tag, value in metrics.items():
-                    history.log(tag, total, value)
-                    if logger is not None:
-                        logger.scalar(tag, value, total)
-            for cb in step_cbs:
-                stop = bool(cb.on_step(total, transition, metrics)) or stop
+            stop = run.after_step(total, transition, metrics) or stop
             obs = next_obs
-            if terminated or truncated:
-                break
-            if (steps is not None and total >= steps) or stop:
+            if terminated or truncated or (steps is not None and total >= steps) or stop:
                 break
         history.steps = total
         if terminated or truncated:
-            stop = (
-                _end_episode(
-                    history, ep_return, ep_len, terminated, t_start, callbacks, logger, bar
-                )
-                or stop
-            )
+            stop = run.end_episode(ep_return, ep_len, terminated) or stop
             obs, info = env.reset()
             if masks:
                 mask = _checked_mask(info, env, agent, obs, False)
             elif watch and "action_mask" in info:
                 _masks_for_some_states_only(env, agent, obs, "has one, the first state none")
-        if (episodes is not None and history.episodes >= episodes) or (
+        if (run.episodes is not None and history.episodes >= run.episodes) or (
             steps is not None and total >= steps
         ):
             stop = True
-        if bar is not None and steps is not None:
-            bar.n = total
-            bar.refresh()
+        run.show_steps(total)
     in_episode = not (terminated or truncated)
     saver.save(agent, env, history, obs, total, ep_return, ep_len, in_episode, final=True)
 
 
-def _vector_loop(
-    agent,
-    env,
-    history,
-    episodes,
-    steps,
-    seed,
-    learn,
-    explore,
-    max_len,
-    callbacks,
-    logger,
-    bar,
-    saver,
-):
+def _vector_loop(run: _Run) -> None:
+    agent, env, history, saver = run.agent, run.env, run.history, run.saver
     mode = env.metadata.get("autoreset_mode")
     if mode != gym.vector.AutoresetMode.SAME_STEP:
         raise ValueError(
             f"rlcore.run needs vector envs with autoreset_mode=SAME_STEP, got {mode!r}: create it "
             "with rlcore.make_vector_env(id, num_envs)."
         )
-    if max_len is not None:
+    if run.max_len is not None:
         raise ValueError(
             "max_episode_steps is not supported with vector envs; wrap each env in a TimeLimit."
         )
-    step_cbs = [cb for cb in callbacks if type(cb).on_step is not Callback.on_step]
     n = env.num_envs
     if saver.resumed is None:
-        env_seed, space_seed, agent_seed = _seeds(seed)
-        agent.seed(agent_seed)
-        if space_seed is not None:
-            env.action_space.seed(space_seed)
+        env_seed = run.seed_all()
         total = 0
         obs, _ = env.reset(seed=env_seed)
         agent.reset()
@@ -430,12 +447,12 @@ def _vector_loop(
         obs, total, ep_return, ep_len = (
             position[k] for k in ("obs", "total", "ep_return", "ep_len")
         )
-    t_start = time.perf_counter() - (history.wall_times[-1] if history.wall_times else 0.0)
+    run.start_clock()
     stop = False
     while not stop:
         if saver.due(total):
             saver.save(agent, env, history, obs, total, ep_return, ep_len, True)
-        action = agent.act(obs, explore=explore)
+        action = agent.act(obs, explore=run.explore)
         next_obs, reward, terminated, truncated, info = env.step(action)
         total += n
         ep_return += reward
@@ -447,39 +464,19 @@ def _vector_loop(
             for i in np.flatnonzero(done):
                 real_next[i] = info["final_obs"][i]
         transition = Transition(obs, action, reward, real_next, terminated, truncated, info)
-        metrics = agent.observe(transition) if learn else None
-        if metrics:
-            for tag, value in metrics.items():
-                history.log(tag, total, value)
-                if logger is not None:
-                    logger.scalar(tag, value, total)
-        for cb in step_cbs:
-            stop = bool(cb.on_step(total, transition, metrics)) or stop
+        metrics = agent.observe(transition) if run.learn else None
+        stop = run.after_step(total, transition, metrics) or stop
         history.steps = total
         for i in np.flatnonzero(done):
-            stop = (
-                _end_episode(
-                    history,
-                    ep_return[i],
-                    int(ep_len[i]),
-                    bool(terminated[i]),
-                    t_start,
-                    callbacks,
-                    logger,
-                    bar,
-                )
-                or stop
-            )
+            stop = run.end_episode(ep_return[i], int(ep_len[i]), bool(terminated[i])) or stop
             ep_return[i], ep_len[i] = 0.0, 0
-            if episodes is not None and history.episodes >= episodes:
+            if run.episodes is not None and history.episodes >= run.episodes:
                 stop = True
                 break
         obs = next_obs
-        if steps is not None and total >= steps:
+        if run.steps is not None and total >= run.steps:
             stop = True
-        if bar is not None and steps is not None:
-            bar.n = min(total, steps)
-            bar.refresh()
+        run.show_steps(total)
     saver.save(agent, env, history, obs, total, ep_return, ep_len, True, final=True)
 
 
@@ -580,25 +577,13 @@ def _masks_for_some_states_only(env, agent, obs, which: str) -> None:
     )
 
 
-def _end_episode(history, ep_return, ep_len, terminated, t_start, callbacks, logger, bar) -> bool:
-    wall = time.perf_counter() - t_start
-    history.returns.append(float(ep_return))
-    history.lengths.append(int(ep_len))
-    history.wall_times.append(wall)
-    history.terminated.append(bool(terminated))
-    if logger is not None:
-        step = history.steps
-        logger.scalar("charts/episodic_return", ep_return, step)
-        logger.scalar("charts/episodic_length", ep_len, step)
-        # Steps per second since the start of the run (agents may log a windowed charts/sps).
-        logger.scalar("charts/run_sps", step / max(wall, 1e-9), step)
-    if bar is not None and history.config.get("steps") is None:
-        bar.update(1)
-    stop = False
-    for cb in callbacks:
-        if type(cb).on_episode_end is not Callback.on_episode_end:
-            stop = bool(cb.on_episode_end(history.episodes - 1, history)) or stop
-    return stop
+def _scalar_logger(logdir: str | Path | None, append: bool) -> Any:
+    """TensorBoard + CSV scalars in ``logdir`` (None: no logging)."""
+    if logdir is None:
+        return None
+    from rlcore.logger import ScalarLogger
+
+    return ScalarLogger(logdir, append=append)
 
 
 def _progress_bar(progress: bool | None, episodes: int | None, steps: int | None):
