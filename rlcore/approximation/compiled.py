@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -264,6 +264,42 @@ def _lambda_kernel(
     return -1
 
 
+def _check_car_coder(coder: Any, backend: str) -> None:
+    """``run_mountain_car_sarsa``'s feature map and backend, else a message with the fix."""
+    if not isinstance(coder, TileCoding) or coder.hashing or coder.box.dim != 2:
+        raise TypeError(
+            f"run_mountain_car_sarsa needs a 2-D TileCoding without hashing, got {coder!r}; "
+            "use run_linear_sarsa for other feature maps."
+        )
+    check_option("backend", backend, ("numba", "python"))
+    if backend == "numba" and not numba_available():
+        raise ImportError("backend='numba' needs numba: pip install 'rlcore[fast]'.")
+
+
+def _car_kernel(
+    common: tuple, n: int, lambda_: Any, trace: str, runs: int, backend: str
+) -> tuple[str, Callable, tuple]:
+    """(method name, kernel, its settings): n-step Sarsa, or Sarsa(lambda) when ``lambda_`` is
+    given; the kernel jitted for ``backend="numba"``."""
+    if lambda_ is None:
+        method = f"{n}-step semi-gradient Sarsa"
+        kernel = _sarsa_kernel
+        helpers = (_car_step, _tiles, _q, _pick, _choose, _update_oldest)
+        settings = (*common, n)
+    else:
+        if n != 1:
+            raise ValueError("Sarsa(lambda) is a one-step method: leave n=1 when lambda_ is given")
+        check_option("trace", trace, ("accumulating", "replacing"))
+        method = f"Sarsa(lambda), {trace} traces"
+        kernel = _lambda_kernel
+        helpers = (_car_step, _tiles, _pick, _read)
+        lam = _per_run("lambda_", lambda_, runs, 0.0, 1.0, False)
+        settings = (*common, lam, trace == "replacing", _C_MIN)
+    if backend == "numba":
+        kernel = jit_kernel(kernel, helpers)
+    return method, kernel, settings
+
+
 def run_mountain_car_sarsa(
     coder: TileCoding,
     *,
@@ -299,14 +335,7 @@ def run_mountain_car_sarsa(
     Raises:
         FloatingPointError: a TD error went non-finite (names the run).
     """
-    if not isinstance(coder, TileCoding) or coder.hashing or coder.box.dim != 2:
-        raise TypeError(
-            f"run_mountain_car_sarsa needs a 2-D TileCoding without hashing, got {coder!r}; "
-            "use run_linear_sarsa for other feature maps."
-        )
-    check_option("backend", backend, ("numba", "python"))
-    if backend == "numba" and not numba_available():
-        raise ImportError("backend='numba' needs numba: pip install 'rlcore[fast]'.")
+    _check_car_coder(coder, backend)
     R = check_int("runs", runs, 1)
     E = check_int("episodes", episodes, 1)
     n = check_int("n", n, 1)
@@ -328,22 +357,7 @@ def run_mountain_car_sarsa(
         np.asarray(coder.tiles_per_dim, dtype=np.float64), coder._offsets.astype(np.float64),
         np.asarray(coder._cells, dtype=np.int64), n_state, _MC, alpha_r, eps_r, float(gamma),
     )  # fmt: skip
-    if lambda_ is None:
-        method = f"{n}-step semi-gradient Sarsa"
-        kernel = _sarsa_kernel
-        helpers = (_car_step, _tiles, _q, _pick, _choose, _update_oldest)
-        settings = (*common, n)
-    else:
-        if n != 1:
-            raise ValueError("Sarsa(lambda) is a one-step method: leave n=1 when lambda_ is given")
-        check_option("trace", trace, ("accumulating", "replacing"))
-        method = f"Sarsa(lambda), {trace} traces"
-        kernel = _lambda_kernel
-        helpers = (_car_step, _tiles, _pick, _read)
-        lam = _per_run("lambda_", lambda_, R, 0.0, 1.0, False)
-        settings = (*common, lam, trace == "replacing", _C_MIN)
-    if backend == "numba":
-        kernel = jit_kernel(kernel, helpers)
+    method, kernel, settings = _car_kernel(common, n, lambda_, trace, R, backend)
     rng = as_generator(seed)
     t0 = time.perf_counter()
     bad = kernel(*settings, E, max_len, snap, rng, w, lengths, returns, capped, snapshots)
