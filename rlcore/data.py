@@ -34,18 +34,11 @@ import numpy as np
 
 from rlcore.loop import Callback
 from rlcore.registry import export
+from rlcore.types import STEP_KEYS, EpisodeRows
 from rlcore.validation import check_int
 
 FORMAT = "rlcore-episodes"
 VERSION = 1
-STEP_KEYS: tuple[str, ...] = (
-    "observations",
-    "actions",
-    "rewards",
-    "next_observations",
-    "terminations",
-    "truncations",
-)
 REQUIRED_KEYS: tuple[str, ...] = (*STEP_KEYS, "episode_lengths")
 
 
@@ -55,7 +48,7 @@ class DatasetError(ValueError):
 
 @export("datasets.episodes")
 @dataclass(frozen=True, eq=False)
-class EpisodeDataset:
+class EpisodeDataset(EpisodeRows):
     """Episodes stored flat (see the module docstring for the layout); validated on creation.
 
     Build one with :func:`collect`, :func:`load_dataset` or ``EpisodeDataset.from_episodes``.
@@ -75,19 +68,6 @@ class EpisodeDataset:
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {key: getattr(self, key) for key in REQUIRED_KEYS}
-
-    @property
-    def n_steps(self) -> int:
-        return int(self.rewards.shape[0])
-
-    @property
-    def n_episodes(self) -> int:
-        return int(self.episode_lengths.shape[0])
-
-    @property
-    def episode_starts(self) -> np.ndarray:
-        """(E,) index of each episode's first row."""
-        return np.concatenate([[0], np.cumsum(self.episode_lengths)[:-1]]).astype(np.int64)
 
     def episode(self, i: int) -> dict[str, np.ndarray]:
         """The rows of episode ``i`` as a dict of the step arrays."""

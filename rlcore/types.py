@@ -1,4 +1,5 @@
-"""Data types shared by every layer: one transition, and the history of a run.
+"""Data types shared by every layer: one transition, the history of a run, and the episode
+structure of flat step arrays.
 
 Time-index convention (used across rlcore, after rlax): a transition is observed at time ``t``:
 ``obs`` is S_t, ``action`` A_t, ``reward`` R_{t+1}, ``next_obs`` S_{t+1}. ``terminated`` means
@@ -16,6 +17,50 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+
+# The step arrays of a flat episode layout (``rlcore.data``), row i = (S_t, A_t, R_{t+1}, S_{t+1}).
+STEP_KEYS: tuple[str, ...] = (
+    "observations",
+    "actions",
+    "rewards",
+    "next_observations",
+    "terminations",
+    "truncations",
+)
+
+
+class EpisodeRows:
+    """The episode structure of flat step arrays stored episode after episode: a mixin for
+    classes with ``rewards`` (N,) and ``episode_lengths`` (E,) attributes (``rlcore.data.
+    EpisodeDataset`` and the batch estimators' ``Steps``)."""
+
+    rewards: np.ndarray
+    episode_lengths: np.ndarray
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.rewards.shape[0])
+
+    @property
+    def n_episodes(self) -> int:
+        return int(self.episode_lengths.shape[0])
+
+    @property
+    def episode_starts(self) -> np.ndarray:
+        """(E,) index of each episode's first row."""
+        return np.concatenate([[0], np.cumsum(self.episode_lengths)[:-1]]).astype(np.int64)
+
+    @property
+    def episode_ids(self) -> np.ndarray:
+        """(N,) the episode of each row."""
+        return np.repeat(np.arange(self.n_episodes), self.episode_lengths)
+
+    def padded_rows(self) -> np.ndarray:
+        """(E, L) row index of step t of episode i, -1 past the episode's end (L = longest)."""
+        lengths = self.episode_lengths
+        t = np.arange(int(lengths.max()))
+        rows = self.episode_starts[:, None] + t[None, :]
+        return np.where(t[None, :] < lengths[:, None], rows, -1)
 
 
 class Transition(NamedTuple):

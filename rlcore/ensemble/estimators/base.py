@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rlcore.registry import export, get, name_of
+from rlcore.types import STEP_KEYS, EpisodeRows
 from rlcore.validation import check_int, check_range
 
 
@@ -57,18 +58,10 @@ def check_is_fitted(estimator: Any, attribute: str) -> None:
 
 
 # -- data -----------------------------------------------------------------------------------------
-STEP_KEYS = (
-    "observations",
-    "actions",
-    "rewards",
-    "next_observations",
-    "terminations",
-    "truncations",
-)
 
 
 @dataclass(frozen=True, eq=False)
-class Steps:
+class Steps(EpisodeRows):
     """Validated transitions with their episode structure (rows episode after episode).
 
     Attributes:
@@ -87,34 +80,9 @@ class Steps:
     truncations: np.ndarray
     episode_lengths: np.ndarray
 
-    @property
-    def n_steps(self) -> int:
-        return int(self.rewards.shape[0])
-
-    @property
-    def n_episodes(self) -> int:
-        return int(self.episode_lengths.shape[0])
-
-    @property
-    def episode_starts(self) -> np.ndarray:
-        """(E,) first row of each episode."""
-        return np.concatenate([[0], np.cumsum(self.episode_lengths)[:-1]]).astype(np.int64)
-
-    @property
-    def episode_ids(self) -> np.ndarray:
-        """(N,) the episode of each row."""
-        return np.repeat(np.arange(self.n_episodes), self.episode_lengths)
-
     def discounts(self, gamma: float) -> np.ndarray:
         """(N,) gamma_t = gamma * (1 - terminated_t)."""
         return np.where(self.terminations, 0.0, float(gamma))
-
-    def padded_rows(self) -> np.ndarray:
-        """(E, L) row index of step t of episode i, -1 past the episode's end (L = longest)."""
-        lengths = self.episode_lengths
-        t = np.arange(int(lengths.max()))
-        rows = self.episode_starts[:, None] + t[None, :]
-        return np.where(t[None, :] < lengths[:, None], rows, -1)
 
     def select_episodes(self, episodes: np.ndarray) -> Steps:
         """The steps of the given episodes, in that order (repeats allowed, as in a bootstrap)."""
