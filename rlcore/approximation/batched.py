@@ -292,10 +292,7 @@ def run_linear_sarsa(
         learner: Any = _NStepSarsa(R, F, features.n_active, n, alpha_r, gamma, w_init)
         method = f"{n}-step semi-gradient Sarsa"
     else:
-        if n != 1:
-            raise ValueError("Sarsa(lambda) is a one-step method: leave n=1 when lambda_ is given")
-        check_option("trace", trace, ("accumulating", "replacing"))
-        lam = _per_run("lambda_", lambda_, R, 0.0, 1.0, False)
+        lam = _sarsa_lambda(lambda_, n, trace, R)
         learner = _LazySarsaLambda(R, F, alpha_r, gamma, lam, trace, w_init)
         method = f"Sarsa(lambda), {trace} traces"
     rng = as_generator(seed)
@@ -311,18 +308,43 @@ def run_linear_sarsa(
         w=learner.weights(np.arange(R)),
         snapshots=snapshots,
         wall_time=time.perf_counter() - t0,
-        config={
-            "method": method,
-            "alpha": alpha_r.tolist(),
-            "epsilon": eps_r.tolist(),
-            "gamma": gamma,
-            "n": n,
-            "lambda_": None if lambda_ is None else np.broadcast_to(lambda_, (R,)).tolist(),
-            "runs": R,
-            "episodes": E,
-            "max_episode_steps": max_episode_steps,
-        },
+        config=_sarsa_config(method, alpha_r, eps_r, gamma, n, lambda_, E, max_episode_steps),
     )
+
+
+def _sarsa_lambda(lambda_: Any, n: int, trace: str, runs: int) -> np.ndarray:
+    """Sarsa(lambda)'s (R,) trace decays, after checking that n is 1 and the trace's name."""
+    if n != 1:
+        raise ValueError("Sarsa(lambda) is a one-step method: leave n=1 when lambda_ is given")
+    check_option("trace", trace, ("accumulating", "replacing"))
+    return _per_run("lambda_", lambda_, runs, 0.0, 1.0, False)
+
+
+def _sarsa_config(
+    method: str,
+    alpha_r: np.ndarray,
+    eps_r: np.ndarray,
+    gamma: float,
+    n: int,
+    lambda_: Any,
+    episodes: int,
+    max_episode_steps: int | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The ``config`` of a Sarsa ``ControlRunResult`` (the run's settings, JSON-ready)."""
+    runs = alpha_r.shape[0]
+    return {
+        "method": method,
+        "alpha": alpha_r.tolist(),
+        "epsilon": eps_r.tolist(),
+        "gamma": gamma,
+        "n": n,
+        "lambda_": None if lambda_ is None else np.broadcast_to(lambda_, (runs,)).tolist(),
+        "runs": runs,
+        "episodes": episodes,
+        "max_episode_steps": max_episode_steps,
+        **extra,
+    }
 
 
 def _flat(rows: np.ndarray, idx: np.ndarray, F: int) -> np.ndarray:

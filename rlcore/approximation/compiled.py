@@ -36,7 +36,13 @@ from typing import Any
 
 import numpy as np
 
-from rlcore.approximation.batched import _C_MIN, ControlRunResult, _per_run
+from rlcore.approximation.batched import (
+    _C_MIN,
+    ControlRunResult,
+    _per_run,
+    _sarsa_config,
+    _sarsa_lambda,
+)
 from rlcore.approximation.mountain_car import (
     FORCE,
     GOAL_POSITION,
@@ -287,13 +293,10 @@ def _car_kernel(
         helpers = (_car_step, _tiles, _q, _pick, _choose, _update_oldest)
         settings = (*common, n)
     else:
-        if n != 1:
-            raise ValueError("Sarsa(lambda) is a one-step method: leave n=1 when lambda_ is given")
-        check_option("trace", trace, ("accumulating", "replacing"))
+        lam = _sarsa_lambda(lambda_, n, trace, runs)
         method = f"Sarsa(lambda), {trace} traces"
         kernel = _lambda_kernel
         helpers = (_car_step, _tiles, _pick, _read)
-        lam = _per_run("lambda_", lambda_, runs, 0.0, 1.0, False)
         settings = (*common, lam, trace == "replacing", _C_MIN)
     if backend == "numba":
         kernel = jit_kernel(kernel, helpers)
@@ -373,18 +376,17 @@ def run_mountain_car_sarsa(
         w=w,
         snapshots={int(e): snapshots[k] for k, e in enumerate(snap)},
         wall_time=time.perf_counter() - t0,
-        config={
-            "method": f"{method} (compiled per-run loops)",
-            "alpha": alpha_r.tolist(),
-            "epsilon": eps_r.tolist(),
-            "gamma": gamma,
-            "n": n,
-            "lambda_": None if lambda_ is None else np.broadcast_to(lambda_, (R,)).tolist(),
-            "runs": R,
-            "episodes": E,
-            "max_episode_steps": max_episode_steps,
-            "backend": backend,
-        },
+        config=_sarsa_config(
+            f"{method} (compiled per-run loops)",
+            alpha_r,
+            eps_r,
+            gamma,
+            n,
+            lambda_,
+            E,
+            max_episode_steps,
+            backend=backend,
+        ),
     )
 
 
