@@ -432,6 +432,20 @@ def neural_critic(gamma: float, **featurization: Any) -> Any:
 STACKS = ("stack", "stack_lstd", "stack_returns")
 
 
+def oof_loss_z(
+    pred_a: np.ndarray, pred_b: np.ndarray, g_t: np.ndarray, episode_ids: np.ndarray
+) -> float:
+    """How strongly the data favour prediction b over a: the z-score of the out-of-fold
+    Monte Carlo loss difference, sum_t (G_t - a_t)^2 - (G_t - b_t)^2, with its standard
+    error from the per-episode sums (steps of one episode share one outcome, so the episodes
+    are the independent units). On-policy, E[(G - v)^2] = E[(v_true - v)^2] + E[Var(G | S)], so
+    this difference is an unbiased estimate of the difference in true squared error; |z| < 2
+    means the data cannot tell the two apart."""
+    per_episode = np.bincount(episode_ids, (g_t - pred_a) ** 2 - (g_t - pred_b) ** 2)
+    se = per_episode.std(ddof=1) * np.sqrt(per_episode.size)
+    return float(per_episode.sum() / se) if se > 0 else 0.0
+
+
 def stacking_errors(
     task: dict[str, Any], runs: int, seed: int, cv: int = 10
 ) -> dict[str, np.ndarray]:
@@ -442,7 +456,7 @@ def stacking_errors(
     (convex weights on Monte Carlo returns), and ``stack_no_neural`` (the default without the
     neural member's column); plus the pooled (spread, |error|) pairs of the default stack for
     the calibration read-out."""
-    from rlcore.ensemble.estimators.base import as_steps
+    from rlcore.ensemble.estimators.base import as_steps, episode_returns
     from rlcore.ensemble.estimators.stacking import fit_meta
 
     v, states = task["v"][task["states"]], task["states"]
@@ -468,8 +482,12 @@ def stacking_errors(
         keep = [i for i, n in enumerate(stack.member_names_) if not n.startswith("neural")]
         meta = fit_meta(z_tm1[:, keep], z_t[:, keep], steps, task["gamma"])
         errors.setdefault("stack_no_neural", []).append(rms(meta.predict(z[:, keep])))
-        for name, column in zip(stack.member_names_, z.T):
+        g_t = episode_returns(steps, task["gamma"])
+        stack_oof = stack.final_estimator_.predict(z_tm1)
+        for m, (name, column) in enumerate(zip(stack.member_names_, z.T)):
             errors.setdefault(name, []).append(rms(column))
+            evidence = oof_loss_z(z_tm1[:, m], stack_oof, g_t, steps.episode_ids)
+            errors.setdefault(f"_z_{name}", []).append(evidence)
         spreads.append(member_spread(z.T))
         abs_err.append(np.abs(stack.predict(states) - v))
     out = {k: np.asarray(e) for k, e in errors.items()}
@@ -511,12 +529,16 @@ def stacked_value(out_dir: str | Path, *, quick: bool = False, seed: int = 0) ->
             wins[stack] += int(res[stack].mean() <= res[best].mean())
         wins["stack_no_neural"] += int(res["stack_no_neural"].mean() <= res[best_classic].mean())
         cal = calibration(res["_spread"], res["_abs_err"])
+        z_best = res[f"_z_{best}"]
         lines.append(
             f"{task['name']}: best member {best} {res[best].mean():.4f} (without the neural "
             f"member: {best_classic} {res[best_classic].mean():.4f}); "
             + ", ".join(f"{n} {res[n].mean():.4f}" for n in names if n not in (best,))
             + f"; member spread vs stack error: Spearman {cal.spearman:.2f}, coverage(1 "
-            f"spread) {cal.coverage[1.0]:.2f} (Gaussian 0.68)"
+            f"spread) {cal.coverage[1.0]:.2f} (Gaussian 0.68); evidence in the data for "
+            f"{best} over the stack (z of the out-of-fold Monte Carlo loss difference, negative "
+            f"favours {best}): median {np.median(z_best):+.2f}, z <= -2 in "
+            f"{int(np.sum(z_best <= -2))}/{z_best.size} datasets"
         )
     png = save(fig, out_dir, "stacked_value")
     checks = {

@@ -74,6 +74,23 @@ def test_stacking_pieces_on_the_five_state_walk():
         "neural",
     } <= set(res)
     assert res["_spread"].shape == res["_abs_err"].shape == (5,)
+    assert res["_z_neural"].shape == (1,) and np.isfinite(res["_z_neural"]).all()
+
+
+def test_oof_loss_z_against_a_naive_loop_and_a_known_winner():
+    rng = np.random.default_rng(0)
+    episode_ids = np.repeat(np.arange(6), [3, 5, 2, 4, 4, 6])
+    g, a, b = rng.normal(size=(3, episode_ids.size))
+    sums = [((g - a) ** 2 - (g - b) ** 2)[episode_ids == e].sum() for e in range(6)]
+    naive = np.sum(sums) / (np.std(sums, ddof=1) * np.sqrt(6))
+    assert study.oof_loss_z(a, b, g, episode_ids) == pytest.approx(naive, rel=1e-12)
+    # returns drawn around the true values v: the true values beat a shifted prediction, and
+    # the evidence grows like sqrt(episodes)
+    v = np.repeat(rng.normal(size=400), 5)
+    ids = np.repeat(np.arange(400), 5)
+    g = v + rng.normal(size=v.size)
+    assert study.oof_loss_z(v + 0.3, v, g, ids) > 3.0
+    assert abs(study.oof_loss_z(v, v, g, ids)) == 0.0
 
 
 def test_ope_pieces_on_a_tiny_mdp():
