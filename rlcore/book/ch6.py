@@ -56,6 +56,36 @@ def _alpha_sweep(name, env, alphas, runs, *, seed, episodes, metric, **settings)
     return res.metrics["m"].reshape(len(alphas), runs, episodes + 1)
 
 
+def _plot_example_6_2(out_dir, single, true_v, td, mc, td_alphas, mc_alphas, runs) -> Path:
+    """Example 6.2's two panels: one TD(0) run's estimates, and the RMS error curves."""
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    states = np.arange(1, 6)
+    for e in (0, 1, 10, 100):
+        left.plot(states, [single.metrics[f"v{s}"][0, e] for s in states], "o-", label=f"{e}")
+    left.plot(states, true_v[1:-1], "k--", label="true values")
+    left.set(
+        xticks=states,
+        xticklabels=list("ABCDE"),
+        xlabel="State",
+        ylabel="Estimated value",
+        title="TD(0), alpha = 0.1 (one run)",
+    )
+    left.legend(title="episodes")
+    x = np.arange(101)
+    for a, curve in zip(td_alphas, td):
+        band(right, x, curve, f"TD alpha={a}")
+    for a, curve in zip(mc_alphas, mc):
+        band(right, x, curve, f"MC alpha={a}", linestyle="--")
+    right.set(
+        xlabel="Walks / Episodes",
+        ylabel=f"RMS error, averaged over {runs} runs",
+        title="Empirical RMS error",
+    )
+    right.legend(fontsize=7)
+    return save(fig, out_dir, "example_6_2")
+
+
 @export("figures.example_6_2")
 def example_6_2(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> dict[str, Any]:
     """Example 6.2: TD(0) vs constant-alpha MC on the 5-state random walk (V_0 = 0.5).
@@ -101,32 +131,7 @@ def example_6_2(out_dir: str | Path, *, quick: bool = False, seed: int = 0) -> d
         initial_value=0.5,
         metrics={f"v{s}": (lambda L, r, s=s: L.v[r, s]) for s in range(1, 6)},
     )
-    plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    states = np.arange(1, 6)
-    for e in (0, 1, 10, 100):
-        left.plot(states, [single.metrics[f"v{s}"][0, e] for s in states], "o-", label=f"{e}")
-    left.plot(states, true_v[1:-1], "k--", label="true values")
-    left.set(
-        xticks=states,
-        xticklabels=list("ABCDE"),
-        xlabel="State",
-        ylabel="Estimated value",
-        title="TD(0), alpha = 0.1 (one run)",
-    )
-    left.legend(title="episodes")
-    x = np.arange(101)
-    for a, curve in zip(td_alphas, td):
-        band(right, x, curve, f"TD alpha={a}")
-    for a, curve in zip(mc_alphas, mc):
-        band(right, x, curve, f"MC alpha={a}", linestyle="--")
-    right.set(
-        xlabel="Walks / Episodes",
-        ylabel=f"RMS error, averaged over {runs} runs",
-        title="Empirical RMS error",
-    )
-    right.legend(fontsize=7)
-    png = save(fig, out_dir, "example_6_2")
+    png = _plot_example_6_2(out_dir, single, true_v, td, mc, td_alphas, mc_alphas, runs)
 
     best_td = min(range(3), key=lambda i: td[i, :, 100].mean())
     best_mc = min(range(4), key=lambda i: mc[i, :, 100].mean())
