@@ -261,21 +261,7 @@ def run_batched(
     else:
         check_int("max_episode_steps", max_episode_steps, 1)
     benv = as_batched_env(env)
-    if isinstance(algorithm, str):
-        learner = make_learner(algorithm, benv, runs, **hyper)
-        name = algorithm
-    else:
-        if hyper:
-            raise TypeError(
-                f"hyperparameters {sorted(hyper)} are only used with a learner name; a learner "
-                "instance carries its own settings"
-            )
-        if not isinstance(algorithm, BatchedLearner):
-            raise TypeError(
-                f"algorithm must be a learner name or a BatchedLearner, got "
-                f"{type(algorithm).__name__}"
-            )
-        learner, name = algorithm, type(algorithm).__name__
+    learner, name = _learner(algorithm, benv, runs, hyper)
     rng = as_generator(seed)
     t0 = time.perf_counter()
     rec = _Recorder(runs, episodes if episodes is not None else 16, dict(metrics or {}), steps)
@@ -298,6 +284,24 @@ def run_batched(
             "seed": seed if not isinstance(seed, np.random.Generator) else "generator",
         },
     )
+
+
+def _learner(
+    algorithm: str | BatchedLearner, benv: Any, runs: int, hyper: dict[str, Any]
+) -> tuple[BatchedLearner, str]:
+    """(learner, its name): built from a name with ``hyper``, or an instance passed through."""
+    if isinstance(algorithm, str):
+        return make_learner(algorithm, benv, runs, **hyper), algorithm
+    if hyper:
+        raise TypeError(
+            f"hyperparameters {sorted(hyper)} are only used with a learner name; a learner "
+            "instance carries its own settings"
+        )
+    if not isinstance(algorithm, BatchedLearner):
+        raise TypeError(
+            f"algorithm must be a learner name or a BatchedLearner, got {type(algorithm).__name__}"
+        )
+    return algorithm, type(algorithm).__name__
 
 
 def _registered_time_limit(env: Any) -> int | None:
