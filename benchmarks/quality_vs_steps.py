@@ -1,8 +1,10 @@
 """Sample quality against function evaluations (NFE) for the fast samplers, on the 2-D densities
 (MMD^2 to held-out data) and on rlcore/Navigation2D-v0 (success rate), in one table and one plot.
 
-    python benchmarks/quality_vs_steps.py --out DIR [--seed 0] [--full]
+    python benchmarks/quality_vs_steps.py --out DIR [--seed 0] [--full] [--hidden 256 --depth 3]
     python benchmarks/quality_vs_steps.py --out DIR --consistency-only --seeds 0 1 2
+
+``--hidden`` / ``--depth`` size the navigation MLP (default: the policies' default 256 x 3).
 
 ``--consistency-only`` trains, per seed, only the navigation EDM teacher and its consistency
 student and evaluates the teacher (EDM-Heun-10) and the student (1 and 2 steps) on the same
@@ -119,9 +121,10 @@ def _chunk_latency_ms(policy, obs, repeats=10):
     return statistics.median(times)
 
 
-def navigation_part(seed: int, train_steps: int, episodes: int) -> list[dict]:
+def navigation_part(
+    seed: int, train_steps: int, episodes: int, network: NetworkConfig
+) -> list[dict]:
     dataset = collect(ENV_ID, 100, seed=seed)
-    network = NetworkConfig(hidden=128, depth=2)
     config = TrainConfig(train_steps, 128)
     policies = {
         "diffusion": diffusion_policy(dataset, network=network, seed=seed),
@@ -263,13 +266,14 @@ def main() -> None:
     parser.add_argument("--consistency-only", action="store_true")
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--episodes", type=int, default=None)
-    parser.add_argument("--hidden", type=int, default=128, help="MLP width (--consistency-only)")
-    parser.add_argument("--depth", type=int, default=2, help="MLP depth (--consistency-only)")
+    default = NetworkConfig()  # the policies' default MLP (256 x 3)
+    parser.add_argument("--hidden", type=int, default=default.hidden, help="navigation MLP width")
+    parser.add_argument("--depth", type=int, default=default.depth, help="navigation MLP depth")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    network = NetworkConfig(hidden=args.hidden, depth=args.depth)
     if args.consistency_only:
         seeds = args.seeds or [args.seed]
-        network = NetworkConfig(hidden=args.hidden, depth=args.depth)
         steps = 3000 if args.full else 800
         rows = consistency_part(seeds, steps, args.episodes or 100, network)
         args.out.mkdir(parents=True, exist_ok=True)
@@ -285,7 +289,8 @@ def main() -> None:
     rows = densities_part(densities, settings, args.seed)
     tasks = list(densities)
     if not args.skip_navigation:
-        rows += navigation_part(args.seed, 3000 if args.full else 800, 100 if args.full else 50)
+        steps, episodes = (3000, 100) if args.full else (800, 50)
+        rows += navigation_part(args.seed, steps, episodes, network)
         tasks.append("navigation")
     args.out.mkdir(parents=True, exist_ok=True)
     report = markdown(rows, tasks) + "\n" + "\n".join(f"- {g}" for g in goals(rows, tasks)) + "\n"
