@@ -334,17 +334,27 @@ def _bc(data, seed, steps):
 
 
 # ---------------------------------------------------------------------------- cost
+EDP_VARIANTS = {  # name suffix -> DiffusionQLConfig options of an EDP row in `cost`
+    "": {},  # EDP as in Kang et al.: shared forward, DPM-Solver++ target in 2 steps
+    "_target_dpm3": {"target_steps": 3},
+    "_target_ddpm5": {"target_sampler": "ddpm", "target_steps": 5},  # the chain's target
+}
+
+
 def cost(
     out: Path,
     steps: int = 200,
     repeats: int = 3,
     d3rlpy_python: str | None = None,
     latency: bool = True,
+    methods: list[str] | None = None,
 ) -> dict:
     """Training seconds per 10k gradient steps, interleaved round-robin over ``repeats`` rounds
     (medians), on the U-maze data: IDQL (K = 5, the 3x256 actor, and a 1x256 actor),
-    Diffusion-QL through the chain and with EDP, the chain's parts, and, with
-    ``d3rlpy_python``, d3rlpy's IQL (the runner's own training clock, same batch and critics)."""
+    Diffusion-QL through the chain and with EDP (``EDP_VARIANTS``: the target drawn by
+    DPM-Solver++ in 2 or 3 steps, or by the 5-step chain), IDQL's critic-only step and the
+    chain's no-grad target sampling (parts), and, with ``d3rlpy_python``, d3rlpy's IQL (the runner's own training clock, same batch and
+    critics). ``methods`` keeps a subset of the rows (names as in the output; all by default)."""
     out.mkdir(parents=True, exist_ok=True)
     data = point_maze_dataset("umaze", 10, seed=0)
     light = ActionModelConfig(depth=1)
@@ -352,8 +362,18 @@ def cost(
         "idql_k5": lambda: IDQL(data, IDQLConfig()),
         "idql_k5_actor_depth1": lambda: IDQL(data, IDQLConfig(actor=light)),
         "diffusion_ql_chain_k5": lambda: DiffusionQL(data, DiffusionQLConfig()),
-        "diffusion_ql_edp_k5": lambda: DiffusionQL(data, DiffusionQLConfig(action_approx="edp")),
     }
+    for suffix, options in EDP_VARIANTS.items():
+        makers[f"diffusion_ql_edp_k5{suffix}"] = lambda o=options: DiffusionQL(
+            data, DiffusionQLConfig(action_approx="edp", **o)
+        )
+    if methods:
+        unknown = sorted(set(methods) - set(makers) - {"d3rlpy_iql"})
+        if unknown:
+            raise SystemExit(f"cost --methods: unknown {unknown}; choose from {list(makers)}.")
+        makers = {k: v for k, v in makers.items() if k in methods}
+        if "d3rlpy_iql" not in methods:
+            d3rlpy_python = None
     times: dict[str, list[float]] = {}
     npz = None
     if d3rlpy_python:
@@ -366,6 +386,12 @@ def cost(
             t = time.perf_counter()
             agent.fit(steps)
             times.setdefault(name, []).append((time.perf_counter() - t) / steps * 1e4)
+            if name == "idql_k5":  # the IQL critics' share of an IDQL step (no actor)
+                t = time.perf_counter()
+                agent.fit_critic(steps)
+                times.setdefault("part/idql_k5_critic_only", []).append(
+                    (time.perf_counter() - t) / steps * 1e4
+                )
             if name == "diffusion_ql_chain_k5":  # where a chain step's time goes
                 s = agent.data.s_tm1[: agent.config.batch_size]
                 t = time.perf_counter()
@@ -382,17 +408,18 @@ def cost(
             subprocess.run(cmd, check=True, capture_output=True)
             result = json.loads(result_file.read_text())
             times.setdefault("d3rlpy_iql", []).append(result["seconds_per_10k_steps"])
-    rows = {f"train_s_per_10k_steps/{k}": float(np.median(v)) for k, v in times.items()}
+    rows: dict = {f"train_s_per_10k_steps/{k}": float(np.median(v)) for k, v in times.items()}
     rows["raw"] = times
-    if "d3rlpy_iql" in times:
-        ratio = [a / b for a, b in zip(times["idql_k5"], times["d3rlpy_iql"])]
-        ratio_light = [a / b for a, b in zip(times["idql_k5_actor_depth1"], times["d3rlpy_iql"])]
-        rows["ratio/idql_k5_over_d3rlpy_iql"] = float(np.median(ratio))
-        rows["ratio/idql_k5_actor_depth1_over_d3rlpy_iql"] = float(np.median(ratio_light))
-    chain = np.asarray(times["diffusion_ql_chain_k5"])
-    rows["ratio/diffusion_ql_chain_over_edp"] = float(
-        np.median(chain / np.asarray(times["diffusion_ql_edp_k5"]))
-    )
+
+    def ratio(a: str, b: str) -> None:  # median over rounds of the per-round ratio
+        if a in times and b in times:
+            per_round = [x / y for x, y in zip(times[a], times[b])]
+            rows[f"ratio/{a}_over_{b}"] = float(np.median(per_round))
+
+    for name in ("idql_k5", "idql_k5_actor_depth1"):
+        ratio(name, "d3rlpy_iql")
+    for suffix in EDP_VARIANTS:
+        ratio("diffusion_ql_chain_k5", f"diffusion_ql_edp_k5{suffix}")
     if not latency:
         (out / "cost.json").write_text(json.dumps(rows, indent=1))
         print(json.dumps(rows, indent=1))
@@ -447,7 +474,7 @@ def main() -> None:
     parser.add_argument("--layout", default="umaze")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--data-episodes", type=int, default=10)
-    parser.add_argument("--methods", default="", help="comma-separated maze methods (all)")
+    parser.add_argument("--methods", default="", help="comma-separated maze or cost methods (all)")
     parser.add_argument("--planner-steps", type=int, default=None, help="maze planners (--steps)")
     parser.add_argument("--d3rlpy-python", default=None, help="interpreter with d3rlpy 2.8.1")
     parser.add_argument("--save-dir", type=Path, default=None, help="maze: save trained agents")
@@ -477,7 +504,8 @@ def main() -> None:
     elif args.what == "maze-reeval":
         maze_reeval(args.save_dir, args.out, args.episodes, args.n_plans)
     elif args.what == "cost":
-        cost(args.out, args.steps, args.repeats, args.d3rlpy_python, not args.no_latency)
+        methods = [m for m in args.methods.split(",") if m]
+        cost(args.out, args.steps, args.repeats, args.d3rlpy_python, not args.no_latency, methods)
     else:
         reference()
 
