@@ -335,8 +335,8 @@ def _bc(data, seed, steps):
 
 # ---------------------------------------------------------------------------- cost
 EDP_VARIANTS = {  # name suffix -> DiffusionQLConfig options of an EDP row in `cost`
-    "": {},  # EDP as in Kang et al.: shared forward, DPM-Solver++ target in 2 steps
-    "_target_dpm3": {"target_steps": 3},
+    "": {},  # EDP as in Kang et al.: shared forward, DPM-Solver++ target in 3 steps
+    "_target_dpm2": {"target_steps": 2},
     "_target_ddpm5": {"target_sampler": "ddpm", "target_steps": 5},  # the chain's target
 }
 
@@ -352,7 +352,7 @@ def cost(
     """Training seconds per 10k gradient steps, interleaved round-robin over ``repeats`` rounds
     (medians), on the U-maze data: IDQL (K = 5, the 3x256 actor, and a 1x256 actor),
     Diffusion-QL through the chain and with EDP (``EDP_VARIANTS``: the target drawn by
-    DPM-Solver++ in 2 or 3 steps, or by the 5-step chain), IDQL's critic-only step and the
+    DPM-Solver++ in 3 (the default) or 2 steps, or by the 5-step chain), IDQL's critic-only step and the
     chain's no-grad target sampling (parts), and, with ``d3rlpy_python``, d3rlpy's IQL (the runner's own training clock, same batch and
     critics). ``methods`` keeps a subset of the rows (names as in the output; all by default)."""
     out.mkdir(parents=True, exist_ok=True)

@@ -258,12 +258,14 @@ def test_one_actor_forward_per_edp_step_and_few_target_steps(bandit_data):
         counts[approx] = (agent.actor.net.calls, agent.ema.averaged.net.calls)
     k = SMALL.steps
     assert counts["chain"] == (1 + k, k)  # BC forward + the K-step chain; the K-step target
-    assert counts["edp"] == (1, 2)  # one shared forward; DPM-Solver++ in 2 steps
+    assert counts["edp"] == (1, 3)  # one shared forward; DPM-Solver++ in 3 steps
 
 
 def test_target_sampler_options_and_bad_steps():
     assert DiffusionQLConfig().target() == ("ddpm", 5)
-    assert DiffusionQLConfig(action_approx="edp").target() == ("dpm_solver_pp", 2)
+    assert DiffusionQLConfig(action_approx="edp").target() == ("dpm_solver_pp", 3)
+    small_k = ActionModelConfig(steps=2)
+    assert DiffusionQLConfig(action_approx="edp", actor=small_k).target() == ("dpm_solver_pp", 2)
     assert DiffusionQLConfig(action_approx="edp", target_sampler="ddim",
                              target_steps=1).target() == ("ddim", 1)
     with pytest.raises(ValueError, match=r"target_steps=1 cannot be taken by .*dpm_solver_pp.*order 2"):
