@@ -65,7 +65,8 @@ class DiffusionQLConfig:
         target_sampler: how the critic target's a' ~ pi'(. | s') is drawn: "ddpm" (the
             ancestral chain), "ddim" or "dpm_solver_pp" (``samplers.dpm_solver_pp``, second
             order, logSNR grid). None: the method's default, "ddpm" for "chain" (Wang et al.)
-            and "dpm_solver_pp" for "edp" (Kang et al. sample with DPM-Solver).
+            and "dpm_solver_pp" for "edp" (Kang et al. sample with DPM-Solver; with K = 1,
+            which DPM-Solver++ cannot take, the one-step chain).
         target_steps: sampling steps of that draw; None: K for "chain"; for "edp",
             ``EDP_TARGET_STEPS`` = 3 (capped at K). EDP's code draws with 15 DPM-Solver steps
             from a K = 100 chain (``dpm_steps = 15``); on the short K = 5 schedule used here we
@@ -120,7 +121,7 @@ class DiffusionQLConfig:
 
     def target(self) -> tuple[str, int]:
         """(sampler, steps) of the critic target's action draw, defaults resolved."""
-        edp = self.action_approx == "edp"
+        edp = self.action_approx == "edp" and self.actor.steps >= 2  # K = 1: one step anyway
         sampler = self.target_sampler or ("dpm_solver_pp" if edp else "ddpm")
         steps = self.target_steps
         if steps is None:

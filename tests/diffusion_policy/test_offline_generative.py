@@ -266,6 +266,8 @@ def test_target_sampler_options_and_bad_steps():
     assert DiffusionQLConfig(action_approx="edp").target() == ("dpm_solver_pp", 3)
     small_k = ActionModelConfig(steps=2)
     assert DiffusionQLConfig(action_approx="edp", actor=small_k).target() == ("dpm_solver_pp", 2)
+    one_k = ActionModelConfig(steps=1)
+    assert DiffusionQLConfig(action_approx="edp", actor=one_k).target() == ("ddpm", 1)
     assert DiffusionQLConfig(action_approx="edp", target_sampler="ddim",
                              target_steps=1).target() == ("ddim", 1)
     with pytest.raises(ValueError, match=r"target_steps=1 cannot be taken by .*dpm_solver_pp.*order 2"):
