@@ -345,6 +345,20 @@ def test_bandit_goal_diffusion_ql(bandit_goal_data):
 
 
 @pytest.mark.slow
+def test_bandit_edp_picks_the_rewarded_mode_less_tightly(bandit_goal_data):
+    # README: EDP at the chain's settings, 0.895-0.948 within 0.25 over 5 seeds (chain 0.970),
+    # but the rewarded mode as the nearest one as often as the chain (98 %).
+    actor = ActionModelConfig(hidden=64, depth=2)
+    config = DiffusionQLConfig(eta=2.5, gamma=0.0, hidden=64, batch_size=128, actor=actor,
+                               action_approx="edp")
+    agent = DiffusionQL(bandit_goal_data, config)
+    agent.fit(1200)
+    a = agent.choose(torch.zeros(400, 1)).numpy()
+    assert float(in_rewarded_mode(a).mean()) >= 0.85
+    assert float(in_rewarded_mode(a, mode_radius=0.5).mean()) >= 0.95
+
+
+@pytest.mark.slow
 def test_gaussian_bc_puts_its_actions_between_the_modes(bandit_goal_data):
     from rlcore.diffusion_policy import ChunkConfig, NetworkConfig, TrainConfig, gaussian_bc_policy
 
