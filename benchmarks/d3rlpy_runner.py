@@ -10,8 +10,9 @@ Input: an ``EpisodeDataset`` file (``rlcore.data``: observations, actions, rewar
 terminations, truncations, read with ``allow_pickle=False``); terminals = terminations,
 timeouts = truncations (d3rlpy's MDPDataset cuts episodes there).
 Output: JSON with the algorithm, its hyper-parameters, steps, seed and the training wall-clock
-(``train_seconds``, ``seconds_per_10k_steps``; one torch thread; ``--warmup`` first runs 2
-untimed steps so that one-off set-up is not counted, as the rlcore side's warm-up).
+(``train_seconds``, ``seconds_per_10k_steps``, and the process CPU time
+``cpu_seconds_per_10k_steps``, less sensitive to a loaded machine; one torch thread;
+``--warmup`` first runs 2 untimed steps so that one-off set-up is not counted, as the rlcore side's warm-up).
 ``--serve``: after training, read one observation per stdin line (whitespace-separated floats)
 and answer each with the greedy action on stdout (one line, space-separated), until EOF. The
 benchmark that evaluates the policy in rlcore's env drives this loop
@@ -89,8 +90,8 @@ def main() -> None:
     agent = build(args.algo, args.seed, args.batch_size)
     agent.build_with_dataset(dataset)
 
-    def fit(steps: int) -> float:
-        start = time.perf_counter()
+    def fit(steps: int) -> tuple[float, float]:
+        start, cpu = time.perf_counter(), time.process_time()
         agent.fit(
             dataset,
             n_steps=steps,
@@ -99,10 +100,10 @@ def main() -> None:
             show_progress=False,
             save_interval=10**9,
         )
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - cpu
 
-    warmup = fit(2) if args.warmup else 0.0  # first-call set-up, timed apart
-    seconds = fit(args.steps)
+    warmup = fit(2)[0] if args.warmup else 0.0  # first-call set-up, timed apart
+    seconds, cpu_seconds = fit(args.steps)
     result = {
         "algo": args.algo,
         "d3rlpy": d3rlpy.__version__,
@@ -112,6 +113,7 @@ def main() -> None:
         "train_seconds": seconds,
         "warmup_seconds": warmup,
         "seconds_per_10k_steps": seconds / args.steps * 10_000,
+        "cpu_seconds_per_10k_steps": cpu_seconds / args.steps * 10_000,
     }
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)

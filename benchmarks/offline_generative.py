@@ -7,10 +7,11 @@ and the cost of the generative agents. Seeds, IQM and bootstrap CIs; plots and a
     python benchmarks/offline_generative.py reference        # maze random / expert returns
 
 bandit: fraction of actions in the rewarded mode (400 actions per seed) for Gaussian BC, diffusion
-BC (the behaviour model's own sample), Diffusion-QL (eta 2.5, one sample), IDQL (N = 64, argmax),
+BC (the behaviour model's own sample), Diffusion-QL (eta 2.5, one sample; through the chain and
+with EDP, ``diffusion_ql_edp``), IDQL (N = 64, argmax),
 and propose-and-rank (the diffusion BC model proposes 64, an IQL critic ensemble of 1, 2, 5, 10
 members ranks with ensembles.min); writes bandit.json, bandit.md and bandit_actions.png (each
-policy's actions over the data, seed 0).
+policy's actions over the data, seed 0). ``--methods`` picks a subset.
 maze: normalised D4RL score of Diffuser (guided, unguided; replaying planned actions, or
 ``diffuser_track``: a strided state plan followed by ``StateTracker``, Janner et al.'s maze2d
 execution), Decision Diffuser (goal; also ``decision_diffuser_track``), IDQL, Diffusion-QL,
@@ -85,27 +86,50 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------- bandit
-def bandit_policies(data, seed: int, steps: int, hidden: int):
-    """name -> a callable s (B, 1) -> actions (B, 2), all trained on ``data`` with ``seed``."""
+BANDIT_METHODS = (
+    "gaussian_bc",
+    "diffusion_bc",
+    "idql",
+    "diffusion_ql",
+    "diffusion_ql_edp",
+    *(f"propose_rank_{m}" for m in (1, 2, 5, 10)),
+)
+
+
+def bandit_policies(data, seed: int, steps: int, hidden: int, methods=BANDIT_METHODS):
+    """name -> a callable s (B, 1) -> actions (B, 2), all trained on ``data`` with ``seed``
+    (only the ``methods`` asked for, and the models they need)."""
     actor = ActionModelConfig(hidden=hidden, depth=2)
     out = {}
-    bc = gaussian_bc_policy(
-        data, chunk=ChunkConfig(1, 1, 1), network=NetworkConfig(hidden=hidden, depth=2), seed=seed
-    )
-    bc.fit(data, TrainConfig(steps=steps // 2, batch_size=128), seed=seed)
-    out["gaussian_bc"] = lambda s: torch.as_tensor(bc.sample_chunks(s.numpy()[:, None])[:, 0])
-    idql = IDQL(data, IDQLConfig(gamma=0.0, hidden=hidden, batch_size=128, actor=actor), seed=seed)
-    idql.fit(steps)
-    out["diffusion_bc"] = lambda s: idql.actor_sample(s)
-    out["idql"] = idql.choose
-    dql = DiffusionQL(
-        data,
-        DiffusionQLConfig(eta=2.5, gamma=0.0, hidden=hidden, batch_size=128, actor=actor),
-        seed=seed,
-    )
-    dql.fit(2 * steps)
-    out["diffusion_ql"] = dql.choose
+    if "gaussian_bc" in methods:
+        bc = gaussian_bc_policy(
+            data,
+            chunk=ChunkConfig(1, 1, 1),
+            network=NetworkConfig(hidden=hidden, depth=2),
+            seed=seed,
+        )
+        bc.fit(data, TrainConfig(steps=steps // 2, batch_size=128), seed=seed)
+        out["gaussian_bc"] = lambda s: torch.as_tensor(bc.sample_chunks(s.numpy()[:, None])[:, 0])
+    idql_users = {"diffusion_bc", "idql", *(m for m in methods if m.startswith("propose_rank"))}
+    if idql_users & set(methods):
+        idql = IDQL(
+            data, IDQLConfig(gamma=0.0, hidden=hidden, batch_size=128, actor=actor), seed=seed
+        )
+        idql.fit(steps)
+        out["diffusion_bc"] = lambda s: idql.actor_sample(s)
+        out["idql"] = idql.choose
+    for name, approx in (("diffusion_ql", "chain"), ("diffusion_ql_edp", "edp")):
+        if name not in methods:
+            continue
+        config = DiffusionQLConfig(
+            eta=2.5, gamma=0.0, hidden=hidden, batch_size=128, actor=actor, action_approx=approx
+        )
+        dql = DiffusionQL(data, config, seed=seed)
+        dql.fit(2 * steps)
+        out[name] = dql.choose
     for m in (1, 2, 5, 10):
+        if f"propose_rank_{m}" not in methods:
+            continue
         critic = IDQL(
             data,
             IDQLConfig(
@@ -120,16 +144,27 @@ def bandit_policies(data, seed: int, steps: int, hidden: int):
         critic.fit_critic(steps)
         ranker = ProposeAndRank(idql.propose, critic.value, "ensembles.min", 64, seed=seed)
         out[f"propose_rank_{m}"] = ranker.choose
-    return out
+    return {name: out[name] for name in methods}
 
 
-def bandit(out: Path, seeds: int, steps: int, hidden: int = 64, n_data: int = 1000) -> dict:
+def bandit(
+    out: Path,
+    seeds: int,
+    steps: int,
+    hidden: int = 64,
+    n_data: int = 1000,
+    methods: list[str] | None = None,
+) -> dict:
+    methods = list(methods or BANDIT_METHODS)
+    unknown = sorted(set(methods) - set(BANDIT_METHODS))
+    if unknown:
+        raise SystemExit(f"bandit --methods: unknown {unknown}; choose from {BANDIT_METHODS}.")
     out.mkdir(parents=True, exist_ok=True)
     scores: dict[str, list[float]] = {}
     scatter = {}
     for seed in range(seeds):
         data = collect(BANDIT, n_data, seed=seed)
-        for name, choose in bandit_policies(data, seed, steps, hidden).items():
+        for name, choose in bandit_policies(data, seed, steps, hidden, methods).items():
             with torch.no_grad():
                 a = choose(torch.zeros(400, 1)).numpy()
             scores.setdefault(name, []).append(float(in_rewarded_mode(a).mean()))
@@ -334,17 +369,27 @@ def _bc(data, seed, steps):
 
 
 # ---------------------------------------------------------------------------- cost
+EDP_VARIANTS = {  # name suffix -> DiffusionQLConfig options of an EDP row in `cost`
+    "": {},  # EDP as in Kang et al.: shared forward, DPM-Solver++ target in 3 steps
+    "_target_dpm2": {"target_steps": 2},
+    "_target_ddpm5": {"target_sampler": "ddpm", "target_steps": 5},  # the chain's target
+}
+
+
 def cost(
     out: Path,
     steps: int = 200,
     repeats: int = 3,
     d3rlpy_python: str | None = None,
     latency: bool = True,
+    methods: list[str] | None = None,
 ) -> dict:
     """Training seconds per 10k gradient steps, interleaved round-robin over ``repeats`` rounds
     (medians), on the U-maze data: IDQL (K = 5, the 3x256 actor, and a 1x256 actor),
-    Diffusion-QL through the chain and with EDP, the chain's parts, and, with
-    ``d3rlpy_python``, d3rlpy's IQL (the runner's own training clock, same batch and critics)."""
+    Diffusion-QL through the chain and with EDP (``EDP_VARIANTS``: the target drawn by
+    DPM-Solver++ in 3 (the default) or 2 steps, or by the 5-step chain), IDQL's critic-only step and the
+    chain's no-grad target sampling (parts), and, with ``d3rlpy_python``, d3rlpy's IQL (the runner's own training clock, same batch and
+    critics). ``methods`` keeps a subset of the rows (names as in the output; all by default)."""
     out.mkdir(parents=True, exist_ok=True)
     data = point_maze_dataset("umaze", 10, seed=0)
     light = ActionModelConfig(depth=1)
@@ -352,9 +397,27 @@ def cost(
         "idql_k5": lambda: IDQL(data, IDQLConfig()),
         "idql_k5_actor_depth1": lambda: IDQL(data, IDQLConfig(actor=light)),
         "diffusion_ql_chain_k5": lambda: DiffusionQL(data, DiffusionQLConfig()),
-        "diffusion_ql_edp_k5": lambda: DiffusionQL(data, DiffusionQLConfig(action_approx="edp")),
     }
-    times: dict[str, list[float]] = {}
+    for suffix, options in EDP_VARIANTS.items():
+        makers[f"diffusion_ql_edp_k5{suffix}"] = lambda o=options: DiffusionQL(
+            data, DiffusionQLConfig(action_approx="edp", **o)
+        )
+    if methods:
+        unknown = sorted(set(methods) - set(makers) - {"d3rlpy_iql"})
+        if unknown:
+            raise SystemExit(f"cost --methods: unknown {unknown}; choose from {list(makers)}.")
+        makers = {k: v for k, v in makers.items() if k in methods}
+        if "d3rlpy_iql" not in methods:
+            d3rlpy_python = None
+    times: dict[str, list[float]] = {}  # wall-clock
+    cpu: dict[str, list[float]] = {}  # process CPU time (one thread: less sensitive to load)
+
+    def timed(name: str, n: int, run, *args) -> None:  # seconds per 10k calls of n steps
+        t, c = time.perf_counter(), time.process_time()
+        run(*args)
+        times.setdefault(name, []).append((time.perf_counter() - t) / n * 1e4)
+        cpu.setdefault(name, []).append((time.process_time() - c) / n * 1e4)
+
     npz = None
     if d3rlpy_python:
         tmp = tempfile.TemporaryDirectory(prefix="d3rlpy_cost_")
@@ -363,18 +426,16 @@ def cost(
         for name, make in makers.items():
             agent = make()
             agent.fit(2)  # warm-up
-            t = time.perf_counter()
-            agent.fit(steps)
-            times.setdefault(name, []).append((time.perf_counter() - t) / steps * 1e4)
+            timed(name, steps, agent.fit, steps)
+            if name == "idql_k5":  # the IQL critics' share of an IDQL step (no actor)
+                timed("part/idql_k5_critic_only", steps, agent.fit_critic, steps)
             if name == "diffusion_ql_chain_k5":  # where a chain step's time goes
                 s = agent.data.s_tm1[: agent.config.batch_size]
-                t = time.perf_counter()
-                for _ in range(10):
-                    with torch.no_grad():
-                        agent.ema.averaged.sample(s, 1)
-                times.setdefault("part/target_action_sampling_no_grad", []).append(
-                    (time.perf_counter() - t) / 10 * 1e4
-                )
+                with torch.no_grad():
+                    for _ in range(10):
+                        timed(
+                            "part/target_action_sampling_no_grad", 1, agent.ema.averaged.sample, s
+                        )
         if npz is not None:
             result_file = Path(tmp.name) / "r.json"
             cmd = [d3rlpy_python, str(RUNNER), "--data", str(npz), "--algo", "iql"]
@@ -382,17 +443,21 @@ def cost(
             subprocess.run(cmd, check=True, capture_output=True)
             result = json.loads(result_file.read_text())
             times.setdefault("d3rlpy_iql", []).append(result["seconds_per_10k_steps"])
-    rows = {f"train_s_per_10k_steps/{k}": float(np.median(v)) for k, v in times.items()}
-    rows["raw"] = times
-    if "d3rlpy_iql" in times:
-        ratio = [a / b for a, b in zip(times["idql_k5"], times["d3rlpy_iql"])]
-        ratio_light = [a / b for a, b in zip(times["idql_k5_actor_depth1"], times["d3rlpy_iql"])]
-        rows["ratio/idql_k5_over_d3rlpy_iql"] = float(np.median(ratio))
-        rows["ratio/idql_k5_actor_depth1_over_d3rlpy_iql"] = float(np.median(ratio_light))
-    chain = np.asarray(times["diffusion_ql_chain_k5"])
-    rows["ratio/diffusion_ql_chain_over_edp"] = float(
-        np.median(chain / np.asarray(times["diffusion_ql_edp_k5"]))
-    )
+            cpu.setdefault("d3rlpy_iql", []).append(result["cpu_seconds_per_10k_steps"])
+    rows: dict = {f"train_s_per_10k_steps/{k}": float(np.median(v)) for k, v in times.items()}
+    rows.update({f"cpu_s_per_10k_steps/{k}": float(np.median(v)) for k, v in cpu.items()})
+    rows["raw"], rows["raw_cpu"] = times, cpu
+
+    def ratio(a: str, b: str) -> None:  # median over rounds of the per-round ratio
+        for prefix, clock in (("ratio", times), ("cpu_ratio", cpu)):
+            if a in clock and b in clock:
+                per_round = [x / y for x, y in zip(clock[a], clock[b])]
+                rows[f"{prefix}/{a}_over_{b}"] = float(np.median(per_round))
+
+    for name in ("idql_k5", "idql_k5_actor_depth1", "part/idql_k5_critic_only"):
+        ratio(name, "d3rlpy_iql")
+    for suffix in EDP_VARIANTS:
+        ratio("diffusion_ql_chain_k5", f"diffusion_ql_edp_k5{suffix}")
     if not latency:
         (out / "cost.json").write_text(json.dumps(rows, indent=1))
         print(json.dumps(rows, indent=1))
@@ -447,7 +512,9 @@ def main() -> None:
     parser.add_argument("--layout", default="umaze")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--data-episodes", type=int, default=10)
-    parser.add_argument("--methods", default="", help="comma-separated maze methods (all)")
+    parser.add_argument(
+        "--methods", default="", help="comma-separated bandit, maze or cost methods (all)"
+    )
     parser.add_argument("--planner-steps", type=int, default=None, help="maze planners (--steps)")
     parser.add_argument("--d3rlpy-python", default=None, help="interpreter with d3rlpy 2.8.1")
     parser.add_argument("--save-dir", type=Path, default=None, help="maze: save trained agents")
@@ -458,7 +525,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.what == "bandit":
-        bandit(args.out, args.seeds, args.steps)
+        bandit(args.out, args.seeds, args.steps, methods=[m for m in args.methods.split(",") if m])
     elif args.what == "maze":
         methods = [m for m in args.methods.split(",") if m]
         maze(
@@ -477,7 +544,8 @@ def main() -> None:
     elif args.what == "maze-reeval":
         maze_reeval(args.save_dir, args.out, args.episodes, args.n_plans)
     elif args.what == "cost":
-        cost(args.out, args.steps, args.repeats, args.d3rlpy_python, not args.no_latency)
+        methods = [m for m in args.methods.split(",") if m]
+        cost(args.out, args.steps, args.repeats, args.d3rlpy_python, not args.no_latency, methods)
     else:
         reference()
 

@@ -115,10 +115,13 @@ class IDQL(OfflineCheckpoint):
         )
         self.v = critic_ensemble(obs_dim, 1, config.hidden, config.depth, seed=seed + 2)
         self.q_target = self.q.target_copy()
-        self.optimizers = {
-            name: adam(net.parameters(), config.lr)
-            for name, net in (("actor", self.actor), ("q", self.q), ("v", self.v))
-        }
+        # One fused Adam over V, Q and the actor: their losses touch disjoint parameters, so
+        # one backward of their sum and one step give each parameter exactly the gradient and
+        # the Adam update of its own loss (parameters without a gradient, the actor's in
+        # ``fit_critic``, are skipped), in one autograd pass and one optimizer kernel.
+        self.optimizer = adam(
+            [*self.v.parameters(), *self.q.parameters(), *self.actor.parameters()], config.lr
+        )
         self._train_generator = torch.Generator().manual_seed(seed)
         self.trained_steps = 0
         propose, value = env_unit_io(self.actor, self.q, self.data)
@@ -151,24 +154,28 @@ class IDQL(OfflineCheckpoint):
         """One gradient step of V, Q and (unless ``actor=False``) the behaviour model."""
         c = self.config
         s_tm1, a_tm1, r_t, s_t, d_t = self.data.batch(c.batch_size, self._train_generator)
-        # 1. V: expectile regression on the target critics' minimum.
+        sa_tm1 = torch.cat([s_tm1, a_tm1], dim=-1)  # (B, obs_dim + action_dim), for Q and Q'
         with torch.no_grad():
-            q_min = self.q_target(s_tm1, a_tm1)[..., 0].min(dim=0).values  # (B,)
+            q_min = self.q_target(sa_tm1)[..., 0].min(dim=0).values  # (B,)
+            v_t = self.v(s_t)[0, :, 0]  # V(s'), a fixed regression target for Q
+        # 1. V: expectile regression on the target critics' minimum.
         v_loss = expectile_loss(q_min - self.v(s_tm1)[0, :, 0], c.tau)
         # 2. Q: regression on r + gamma (1 - d) V(s').
-        y = td_target(r_t, d_t, c.gamma, self.v(s_t)[0, :, 0])
-        q_loss = ((self.q(s_tm1, a_tm1)[..., 0] - y) ** 2).mean(dim=1).sum()  # sum: members
+        y = td_target(r_t, d_t, c.gamma, v_t)
+        q_loss = ((self.q(sa_tm1)[..., 0] - y) ** 2).mean(dim=1).sum()  # sum: members
         losses = {"v": v_loss, "q": q_loss}
         # 3. Behaviour model: the generative loss.
         if actor:
             losses["actor"] = self.actor.loss(s_tm1, a_tm1, self._train_generator)
-        for name, loss in losses.items():
-            self.optimizers[name].zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizers[name].step()
+        # Disjoint parameters: the sum's gradient is each loss's own (see __init__).
+        stacked = torch.stack(list(losses.values()))
+        self.optimizer.zero_grad(set_to_none=True)
+        stacked.sum().backward()
+        self.optimizer.step()
         self.q_target.polyak_update_(self.q, c.polyak)
         self.trained_steps += 1
-        return {f"train/{name}_loss": loss.item() for name, loss in losses.items()}
+        values = stacked.detach().tolist()  # one read of the losses
+        return {f"train/{name}_loss": v for name, v in zip(losses, values)}
 
     def fit(self, steps: int) -> list[dict[str, float]]:
         """``steps`` gradient steps of critics and behaviour model; returns the losses."""

@@ -196,12 +196,28 @@ class ActionModel(nn.Module):
         """The objective's behaviour-cloning loss (DDPM: Ho et al. 2020, eq. 14)."""
         return self.objective.loss(self.net, a0, s, generator=generator)
 
-    def sample(self, s: Tensor, n: int = 1, generator: torch.Generator | None = None) -> Tensor:
-        """n actions per state through the full reverse chain, in the caller's grad mode."""
+    def loss_and_x0_hat(
+        self, s: Tensor, a0: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``loss`` and the one-step action estimate x0_hat (B, action_dim), unclipped, from the
+        same noised action and the same network call (``objectives.diffusion`` only)."""
+        return self.objective.loss_and_x0_hat(self.net, a0, s, generator=generator)
+
+    def sample(
+        self, s: Tensor, n: int = 1, generator: torch.Generator | None = None, **sampling: Any
+    ) -> Tensor:
+        """n actions per state, in the caller's grad mode: the objective's reverse chain, or the
+        sampler and steps given in ``sampling`` (``Diffusion.sample``'s ``sampler=``,
+        ``steps=``)."""
         batch = s.shape[0]
         cond = s.repeat_interleave(n, dim=0)  # (B n, obs_dim)
         a = self.objective.sample(
-            self.net, (batch * n, self.action_dim), cond, generator=generator, dtype=s.dtype
+            self.net,
+            (batch * n, self.action_dim),
+            cond,
+            generator=generator,
+            dtype=s.dtype,
+            **sampling,
         )
         return a.clamp(-1.0, 1.0).reshape(batch, n, self.action_dim)
 

@@ -65,15 +65,22 @@ def prediction_target(x0: Tensor, eps: Tensor, alpha_bar_t: Tensor, prediction: 
 
 
 def split_prediction(
-    out: Tensor, x_t: Tensor, alpha_bar_t: float, prediction: Prediction
+    out: Tensor, x_t: Tensor, alpha_bar_t: float | Tensor, prediction: Prediction
 ) -> tuple[Tensor, Tensor]:
     """(x0_hat, eps_hat) from a network output, inverting x_t = sqrt(ab) x0 + sqrt(1 - ab) eps.
 
     "epsilon": x0 = (x_t - sqrt(1 - ab) eps) / sqrt(ab)
     "x0":      eps = (x_t - sqrt(ab) x0) / sqrt(1 - ab)
     "v":       x0 = sqrt(ab) x_t - sqrt(1 - ab) v,  eps = sqrt(1 - ab) x_t + sqrt(ab) v
+
+    ``alpha_bar_t`` is one float (a sampler step) or a (B,) tensor, one value per row (training,
+    where every row has its own k).
     """
-    a, s = math.sqrt(alpha_bar_t), math.sqrt(1.0 - alpha_bar_t)
+    if torch.is_tensor(alpha_bar_t):
+        ab = _bcast(alpha_bar_t, x_t)
+        a, s = ab.sqrt(), (1 - ab).sqrt()
+    else:
+        a, s = math.sqrt(alpha_bar_t), math.sqrt(1.0 - alpha_bar_t)
     if prediction == "epsilon":
         return (x_t - s * out) / a, out
     if prediction == "x0":
@@ -149,7 +156,9 @@ class Diffusion:
         self.make_sampler()  # validates clip_sample
 
     def make_sampler(
-        self, sampler: Literal["ddpm", "ddim"] | None = None, eta: float | None = None
+        self,
+        sampler: Literal["ddpm", "ddim", "dpm_solver_pp"] | None = None,
+        eta: float | None = None,
     ) -> DiffusionSampler:
         """A fresh sampler object over this model's materialised schedule."""
         name = check_choice("sampler", self.sampler if sampler is None else sampler, SAMPLERS)
@@ -181,6 +190,41 @@ class Diffusion:
             cond: (B, cond_dim) condition or None.
             cond_dropout: probability of replacing a row's cond by the net's null_cond.
         """
+        out, target, _, _ = self._regression(net, x0, cond, generator, cond_dropout)
+        return torch.mean((out - target) ** 2)
+
+    def loss_and_x0_hat(
+        self,
+        net: DenoiserFn,
+        x0: Tensor,
+        cond: Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        cond_dropout: float = 0.0,
+    ) -> tuple[Tensor, Tensor]:
+        """``loss`` and, from the same network call, the one-step data estimate of every row:
+
+            x0_hat = split_prediction(net(x_k, t_k, cond), x_k, alpha_bar_k)
+                   = (x_k - sqrt(1 - alpha_bar_k) eps_hat) / sqrt(alpha_bar_k)   (epsilon)
+
+        at the row's own k and eps (Ho et al. 2020, eq. 15; EDP's action approximation, Kang
+        et al. 2023, eq. 7, uses it with the loss's noised sample, so one forward and one
+        backward serve both). Same draws as ``loss``; x0_hat (B, ...) is not clipped and
+        carries the gradient of the network's output.
+        """
+        out, target, x_t, alpha_bar_t = self._regression(net, x0, cond, generator, cond_dropout)
+        x0_hat = split_prediction(out, x_t, alpha_bar_t, self.prediction)[0]
+        return torch.mean((out - target) ** 2), x0_hat
+
+    def _regression(
+        self,
+        net: DenoiserFn,
+        x0: Tensor,
+        cond: Tensor | None,
+        generator: torch.Generator | None,
+        cond_dropout: float,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(net output, target, x_k, alpha_bar_k (B,)) of one training draw (see ``loss``)."""
         p = _checks.check_data(x0, cond, cond_dropout)
         batch = x0.shape[0]
         # 1. k ~ U{0..K-1}, eps ~ N(0, I) and x_k by the forward process.
@@ -193,9 +237,9 @@ class Diffusion:
         if p > 0:
             cond = drop_condition(cond, null_condition(net, cond), p, generator)
             self.cond_dropout_trained = True
-        # 3. Regress the target.
+        # 3. The network's prediction and its regression target.
         target = prediction_target(x0, eps, alpha_bar_t, self.prediction)
-        return torch.mean((net(x_t, t, cond) - target) ** 2)
+        return net(x_t, t, cond), target, x_t, alpha_bar_t
 
     def sample(
         self,
@@ -206,7 +250,7 @@ class Diffusion:
         steps: int | None = None,
         generator: torch.Generator | None = None,
         guidance_scale: float | None = None,
-        sampler: Literal["ddpm", "ddim"] | None = None,
+        sampler: Literal["ddpm", "ddim", "dpm_solver_pp"] | None = None,
         eta: float | None = None,
         classifier: ClassifierGuidance | None = None,
         inpaint: Inpaint | None = None,

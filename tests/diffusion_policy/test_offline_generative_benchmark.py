@@ -24,7 +24,18 @@ def test_bandit_benchmark_writes_its_outputs(tmp_path):
     summary = bench.bandit(tmp_path, seeds=2, steps=4, hidden=8, n_data=50)
     for name in ("bandit.json", "bandit.md", "bandit_actions.png"):
         assert (tmp_path / name).exists()
-    expected = {"gaussian_bc", "diffusion_bc", "idql", "diffusion_ql"}
+    expected = {"gaussian_bc", "diffusion_bc", "idql", "diffusion_ql", "diffusion_ql_edp"}
     expected |= {f"propose_rank_{m}" for m in (1, 2, 5, 10)}
     assert set(summary) == expected
     assert json.loads((tmp_path / "bandit.json").read_text())["summary"].keys() == expected
+
+
+def test_benchmark_method_subsets(tmp_path):
+    bench = _load("offline_generative")
+    summary = bench.bandit(tmp_path, seeds=1, steps=2, hidden=8, n_data=20,
+                           methods=["diffusion_ql_edp"])
+    assert set(summary) == {"diffusion_ql_edp"}
+    with pytest.raises(SystemExit, match="unknown"):
+        bench.bandit(tmp_path, seeds=1, steps=2, methods=["nope"])
+    with pytest.raises(SystemExit, match="unknown"):
+        bench.cost(tmp_path, steps=1, repeats=1, latency=False, methods=["nope"])

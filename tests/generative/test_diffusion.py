@@ -288,3 +288,25 @@ def test_models_honour_the_generative_model_protocol():
 
     assert isinstance(Diffusion(), GenerativeModel)
     assert isinstance(FlowMatching(), GenerativeModel)
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "x0", "v"])
+def test_loss_and_x0_hat_is_loss_plus_the_per_row_inversion(prediction):
+    model = Diffusion("vp_short", num_train_steps=5, prediction=prediction)
+    lin = torch.nn.Linear(4, 3)
+
+    def net(x, t, c):
+        return lin(torch.cat([x, t[:, None]], dim=-1))
+
+    x0 = torch.randn(16, 3, generator=torch.Generator().manual_seed(0))
+    loss, x0_hat = model.loss_and_x0_hat(net, x0, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(loss, model.loss(net, x0, generator=torch.Generator().manual_seed(1)))
+    g = torch.Generator().manual_seed(1)  # the same draws: k, then eps
+    k = torch.randint(5, (16,), generator=g)
+    eps = torch.randn(x0.shape, generator=g)
+    x_t = q_sample(x0, eps, model.alpha_bar[k])
+    out = net(x_t, model.times.float()[k], None)
+    for row in (0, 7, 15):  # the tensor form equals the scalar form, row by row
+        expected = split_prediction(out[row : row + 1], x_t[row : row + 1],
+                                    float(model.alpha_bar[k[row]]), prediction)[0]
+        torch.testing.assert_close(x0_hat[row : row + 1], expected)
