@@ -101,7 +101,10 @@ def _chapter_of(figure_name: str) -> int:
 
 
 def _cmd_figures(args: argparse.Namespace) -> int:
+    from rlcore.bench.worker import one_thread
     from rlcore.book.report import describe_expectation, write_summary
+
+    one_thread()  # the figures' problems are small: extra math threads only contend
 
     available = registry.names("figures.")
     by_chapter: dict[int, list[str]] = {}

@@ -57,10 +57,22 @@ def import_extra(module: str) -> ModuleType:
 
 
 def one_thread() -> None:
-    """One math thread for whatever this worker loaded (2-core machines: FIELD-NOTES)."""
+    """One math thread for this process (2-core machines: FIELD-NOTES; a small MLP ran 28x
+    slower with torch's default threads on a shared machine).
+
+    torch: through ``OMP_NUM_THREADS`` when it is imported later, ``set_num_threads`` if it
+    already is (it is never imported here). NumPy's BLAS read its variables when NumPy loaded,
+    so it is limited through ``threadpoolctl`` where that is installed (scikit-learn's
+    dependency); without it BLAS keeps its threads.
+    """
     os.environ.update(THREAD_ENV)
-    if "torch" in sys.modules:  # only if a torch-backed agent was built; never import it here
+    if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(limits=1)
 
 
 def _mean_or_none(x: np.ndarray) -> float | None:

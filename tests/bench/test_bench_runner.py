@@ -230,3 +230,27 @@ def test_the_bench_subcommand_plugs_into_an_argparse_cli(capsys):
     args = parser.parse_args(["bench", "list"])
     assert args.func(args) == 0
     assert "suites.smoke" in capsys.readouterr().out
+
+
+def test_one_thread_pins_torch_imported_later_and_blas():
+    """bench.worker.one_thread (also what `rlcore figures` calls): in a fresh process, torch
+    imported after it runs on one thread, and NumPy's BLAS is limited where threadpoolctl is
+    installed."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy, rlcore.bench.worker as w; w.one_thread(); import torch; "
+        "print(torch.get_num_threads());\n"
+        "try:\n"
+        "    from threadpoolctl import threadpool_info\n"
+        "    print(max([p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas'] "
+        "or [1]))\n"
+        "except ImportError:\n"
+        "    print(1)\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.split() == ["1", "1"]
