@@ -86,12 +86,18 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------- bandit
+# Diffusion-QL's evaluation in Wang et al.'s code: 50 samples of the actor per state, one chosen
+# by the critics (here argmax of min_j Q_j, ``policies.propose_and_rank``); EDP (Kang et al.)
+# evaluates with such a selection too. The "_rank50" rows reuse the trained agent.
+RANKED = 50
 BANDIT_METHODS = (
     "gaussian_bc",
     "diffusion_bc",
     "idql",
     "diffusion_ql",
     "diffusion_ql_edp",
+    f"diffusion_ql_rank{RANKED}",
+    f"diffusion_ql_edp_rank{RANKED}",
     *(f"propose_rank_{m}" for m in (1, 2, 5, 10)),
 )
 
@@ -119,7 +125,7 @@ def bandit_policies(data, seed: int, steps: int, hidden: int, methods=BANDIT_MET
         out["diffusion_bc"] = lambda s: idql.actor_sample(s)
         out["idql"] = idql.choose
     for name, approx in (("diffusion_ql", "chain"), ("diffusion_ql_edp", "edp")):
-        if name not in methods:
+        if name not in methods and f"{name}_rank{RANKED}" not in methods:
             continue
         config = DiffusionQLConfig(
             eta=2.5, gamma=0.0, hidden=hidden, batch_size=128, actor=actor, action_approx=approx
@@ -127,6 +133,10 @@ def bandit_policies(data, seed: int, steps: int, hidden: int, methods=BANDIT_MET
         dql = DiffusionQL(data, config, seed=seed)
         dql.fit(2 * steps)
         out[name] = dql.choose
+        if f"{name}_rank{RANKED}" in methods:  # the papers' evaluation: N samples, best by Q
+            p = dql.policy
+            ranked = ProposeAndRank(p.propose, p.value, p.reduction, RANKED, seed=seed)
+            out[f"{name}_rank{RANKED}"] = ranked.choose
     for m in (1, 2, 5, 10):
         if f"propose_rank_{m}" not in methods:
             continue

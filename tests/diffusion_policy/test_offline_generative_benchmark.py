@@ -26,15 +26,20 @@ def test_bandit_benchmark_writes_its_outputs(tmp_path):
         assert (tmp_path / name).exists()
     expected = {"gaussian_bc", "diffusion_bc", "idql", "diffusion_ql", "diffusion_ql_edp"}
     expected |= {f"propose_rank_{m}" for m in (1, 2, 5, 10)}
+    expected |= {"diffusion_ql_rank50", "diffusion_ql_edp_rank50"}
     assert set(summary) == expected
     assert json.loads((tmp_path / "bandit.json").read_text())["summary"].keys() == expected
 
 
 def test_benchmark_method_subsets(tmp_path):
     bench = _load("offline_generative")
-    summary = bench.bandit(tmp_path, seeds=1, steps=2, hidden=8, n_data=20,
-                           methods=["diffusion_ql_edp"])
+    summary = bench.bandit(
+        tmp_path, seeds=1, steps=2, hidden=8, n_data=20, methods=["diffusion_ql_edp"]
+    )
     assert set(summary) == {"diffusion_ql_edp"}
+    summary = bench.bandit(tmp_path, seeds=1, steps=2, hidden=8, n_data=20,
+                           methods=["diffusion_ql_edp_rank50"])  # fmt: skip
+    assert set(summary) == {"diffusion_ql_edp_rank50"}
     with pytest.raises(SystemExit, match="unknown"):
         bench.bandit(tmp_path, seeds=1, steps=2, methods=["nope"])
     with pytest.raises(SystemExit, match="unknown"):
