@@ -57,6 +57,13 @@ COSTS: dict[str, tuple[float, float]] = {
     "figure_12_6": (6.3, 1.5),
     "figure_12_8": (8.8, 1.6),
     "figure_12_10": (14.5, 3.2),  # compiled
+    # The ensemble studies (run by name), measured one `rlcore figures` call each with the math
+    # threads pinned (boosted_fqi_mountain_car at book settings: its benchmark script, pinned).
+    "maxmin_bias": (2.1, 1.0),
+    "boosted_fqi": (23.3, 1.9),
+    "boosted_fqi_mountain_car": (57.0, 5.3),
+    "stacked_value": (301.5, 27.5),
+    "opera": (150.5, 3.6),
 }
 UNKNOWN_COST = 10.0  # a figure not in COSTS (e.g. one added later)
 
