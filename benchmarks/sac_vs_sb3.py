@@ -1,11 +1,13 @@
-"""SAC on Pendulum-v1: rlcore against Stable-Baselines3 with the same settings, plus REDQ arms.
+"""SAC on Pendulum-v1 (or a MuJoCo task): rlcore against Stable-Baselines3 with the same
+settings, plus REDQ arms.
 
     .venv/bin/python benchmarks/sac_vs_sb3.py --out out/sac_vs_sb3 [--seeds 5] [--steps 15000]
     .venv/bin/python benchmarks/sac_vs_sb3.py --out out/speed --speed      # ms per env step only
 
 Needs stable-baselines3 (``pip install "stable-baselines3==2.9.2"``, the ``sb3`` extra) for the
 ``sb3_sac`` arm; never imported by rlcore itself. ``--env InvertedPendulum-v5`` (or
-HalfCheetah-v5) needs the ``mujoco`` wheel.
+``HalfCheetah-v5``) needs the ``mujoco`` extra (``pip install -e '.[mujoco]'``, mujoco 3.3.7);
+the threshold is then the env's registered ``reward_threshold`` (950, 4,800).
 
 Arms (every seed runs every arm, one after another in this process, the order rotating with the
 seed so that all arms share the shared machine's drifting load; torch uses one thread):
@@ -18,14 +20,20 @@ seed so that all arms share the shared machine's drifting load; torch uses one t
 - ``rlcore_sac_utd20``: SAC with G = 20 (REDQ's ablation without the ensemble).
 
 Protocol: every ``--eval-every`` steps the deterministic policy plays ``--eval-episodes`` episodes
-of a separate env (evaluation seeds shared by all arms); the training clocks are paused while it
+of a separate env (the k-th evaluation of seed s resets with seed 10,000 (s + 1) + k, shared by
+all arms; evaluating never touches the training streams); the training clocks are paused while it
 does. Reported per arm: env steps and training wall-clock to the first evaluation >= -200
 (``--threshold``), final return, ms per env step (wall-clock and process CPU time: one torch
 thread, so on a shared machine CPU time is the work done and wall-clock adds the wait for a core); IQM over seeds with percentile-bootstrap 95%
 intervals (``rlcore.stats``), unsolved runs counted as never (+inf).
 
-``--hidden 64 64`` sets every arm's network (SB3's ``net_arch`` too), ``--redq-learning-starts``
-REDQ's random start, ``--stop-at-threshold`` ends each run at its first evaluation >= threshold.
+``--hidden 64 64`` sets every arm's network (SB3's ``net_arch`` too), ``--learning-starts`` and
+``--learning-rate`` every arm's random start and step size (Chen et al. 2021 give SAC and REDQ the
+same ones), ``--redq-learning-starts`` REDQ's random start alone, ``--stop-at-threshold`` ends
+each run at its first evaluation >= threshold (on the ``--coarse-every`` grid when given).
+``--coarse-every K`` also reports the steps to the threshold counting only the evaluations at
+multiples of K (a coarser grid from the same runs). ``table.md`` adds every seed and the paired
+IQM ratios (REDQ / SAC, rlcore / SB3) with percentile-bootstrap 95% intervals over seeds.
 
 ``--speed``: no learning curves; after ``learning_starts`` each arm times ``--speed-steps`` env
 steps (training included), rounds interleaved, and prints the ms per env step and the ratio to SB3.
