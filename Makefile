@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned: a CPU machine must not resolve a multi-GB CUDA build.
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt "torch==2.13.0"
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e ".[test,ray,sklearn,zuko,fast]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e ".[test,ray,sklearn,zuko,fast,mujoco]"
 	touch $@
 
 # The main job: every book figure at quick settings (PNGs + summary.md with the checked

@@ -1,11 +1,13 @@
-"""SAC on Pendulum-v1: rlcore against Stable-Baselines3 with the same settings, plus REDQ arms.
+"""SAC on Pendulum-v1 (or a MuJoCo task): rlcore against Stable-Baselines3 with the same
+settings, plus REDQ arms.
 
     .venv/bin/python benchmarks/sac_vs_sb3.py --out out/sac_vs_sb3 [--seeds 5] [--steps 15000]
     .venv/bin/python benchmarks/sac_vs_sb3.py --out out/speed --speed      # ms per env step only
 
 Needs stable-baselines3 (``pip install "stable-baselines3==2.9.2"``, the ``sb3`` extra) for the
 ``sb3_sac`` arm; never imported by rlcore itself. ``--env InvertedPendulum-v5`` (or
-HalfCheetah-v5) needs the ``mujoco`` wheel.
+``HalfCheetah-v5``) needs the ``mujoco`` extra (``pip install -e '.[mujoco]'``, mujoco 3.3.7);
+the threshold is then the env's registered ``reward_threshold`` (950, 4,800).
 
 Arms (every seed runs every arm, one after another in this process, the order rotating with the
 seed so that all arms share the shared machine's drifting load; torch uses one thread):
@@ -15,17 +17,25 @@ seed so that all arms share the shared machine's drifting load; torch uses one t
   target entropy -|A|, one gradient step per env step;
 - ``rlcore_sac``: ``agents.sac`` with its defaults, which are exactly those settings;
 - ``rlcore_redq``: ``agents.redq`` (N 10, M 2, G 20, 5,000 random start steps, lr 3e-4);
-- ``rlcore_sac_utd20``: SAC with G = 20 (REDQ's ablation without the ensemble).
+- ``rlcore_sac_utd20``: SAC with G = 20 (REDQ's ablation without the ensemble);
+- ``rlcore_sac_batched``: ``agents.sac`` with the ensemble's ``batched`` backend (the two critics
+  in one ``baddbmm`` per layer instead of ``auto``'s loop at batch 256): a speed probe.
 
 Protocol: every ``--eval-every`` steps the deterministic policy plays ``--eval-episodes`` episodes
-of a separate env (evaluation seeds shared by all arms); the training clocks are paused while it
+of a separate env (the k-th evaluation of seed s resets with seed 10,000 (s + 1) + k, shared by
+all arms; evaluating never touches the training streams); the training clocks are paused while it
 does. Reported per arm: env steps and training wall-clock to the first evaluation >= -200
 (``--threshold``), final return, ms per env step (wall-clock and process CPU time: one torch
 thread, so on a shared machine CPU time is the work done and wall-clock adds the wait for a core); IQM over seeds with percentile-bootstrap 95%
 intervals (``rlcore.stats``), unsolved runs counted as never (+inf).
 
-``--hidden 64 64`` sets every arm's network (SB3's ``net_arch`` too), ``--redq-learning-starts``
-REDQ's random start, ``--stop-at-threshold`` ends each run at its first evaluation >= threshold.
+``--hidden 64 64`` sets every arm's network (SB3's ``net_arch`` too), ``--learning-starts`` and
+``--learning-rate`` every arm's random start and step size (Chen et al. 2021 give SAC and REDQ the
+same ones), ``--redq-learning-starts`` REDQ's random start alone, ``--stop-at-threshold`` ends
+each run at its first evaluation >= threshold (on the ``--coarse-every`` grid when given).
+``--coarse-every K`` also reports the steps to the threshold counting only the evaluations at
+multiples of K (a coarser grid from the same runs). ``table.md`` adds every seed and the paired
+IQM ratios (REDQ / SAC, rlcore / SB3) with percentile-bootstrap 95% intervals over seeds.
 
 ``--speed``: no learning curves; after ``learning_starts`` each arm times ``--speed-steps`` env
 steps (training included), rounds interleaved, and prints the ms per env step and the ratio to SB3.
@@ -49,7 +59,7 @@ import torch
 import rlcore
 from rlcore.stats import bootstrap_ci, iqm
 
-ARMS = ("sb3_sac", "rlcore_sac", "rlcore_redq", "rlcore_sac_utd20")
+ARMS = ("sb3_sac", "rlcore_sac", "rlcore_redq", "rlcore_sac_utd20", "rlcore_sac_batched")
 SB3 = dict(
     learning_rate=1e-3,
     batch_size=256,
@@ -64,18 +74,32 @@ SB3 = dict(
 )
 
 
+def default_threshold(env_id: str) -> float:
+    """-200 on Pendulum-v1 (the issue's goal), else the env's registered reward_threshold."""
+    if env_id.startswith("Pendulum"):
+        return -200.0
+    threshold = gym.spec(env_id).reward_threshold
+    if threshold is None:
+        raise SystemExit(f"{env_id} registers no reward_threshold; pass --threshold.")
+    return float(threshold)
+
+
 # Overrides set from the command line (--hidden, --redq-learning-starts); empty: the defaults.
 OVERRIDES: dict[str, Any] = {}
 
 
 def make_rlcore(arm: str, env: gym.Env, seed: int) -> Any:
-    common = {"hidden": OVERRIDES["hidden"]} if "hidden" in OVERRIDES else {}
+    common = {
+        k: OVERRIDES[k] for k in ("hidden", "learning_starts", "learning_rate") if k in OVERRIDES
+    }
     if arm == "rlcore_sac":
         return rlcore.make("agents.sac", env, seed=seed, **common)
     if arm == "rlcore_redq":
         if "redq_learning_starts" in OVERRIDES:
             common["learning_starts"] = OVERRIDES["redq_learning_starts"]
         return rlcore.make("agents.redq", env, seed=seed, **common)
+    if arm == "rlcore_sac_batched":  # the two critics through one baddbmm per layer
+        return rlcore.make("agents.sac", env, seed=seed, backend="batched", **common)
     if arm == "rlcore_sac_utd20":
         return rlcore.make("agents.sac", env, seed=seed, utd=20, policy_delay=20, **common)
     raise ValueError(f"unknown rlcore arm {arm!r}; known: {ARMS}")
@@ -92,6 +116,9 @@ def make_sb3(env: gym.Env, seed: int) -> Any:
     settings = dict(SB3)
     if "hidden" in OVERRIDES:
         settings["policy_kwargs"] = dict(net_arch=list(OVERRIDES["hidden"]))
+    for key in ("learning_starts", "learning_rate"):
+        if key in OVERRIDES:
+            settings[key] = OVERRIDES[key]
     return SB3SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **settings)
 
 
@@ -140,14 +167,18 @@ def train(
     every: int,
     episodes: int,
     stop_at: float | None = None,
+    stop_grid: int | None = None,
 ) -> Evaluator:
-    """Train one arm, evaluating every ``every`` steps; stop early once an evaluation reaches
-    ``stop_at`` (None: run all ``steps``)."""
+    """Train one arm, evaluating every ``every`` steps; stop early once an evaluation at a
+    multiple of ``stop_grid`` (None: any) reaches ``stop_at`` (None: run all ``steps``)."""
     env = gym.make(env_id)
     evaluator = Evaluator(env_id, seed, episodes)
 
     def reached() -> bool:
-        return stop_at is not None and evaluator.rows[-1][1] >= stop_at
+        if stop_at is None:
+            return False
+        step, value = evaluator.rows[-1][:2]
+        return value >= stop_at and (stop_grid is None or step % stop_grid == 0)
 
     if arm == "sb3_sac":
         from stable_baselines3.common.callbacks import BaseCallback
@@ -181,17 +212,34 @@ def train(
 
 def run_one(arm: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
     stop_at = args.threshold if args.stop_at_threshold else None
-    ev = train(arm, args.env, seed, args.steps, args.eval_every, args.eval_episodes, stop_at)
+    ev = train(
+        arm,
+        args.env,
+        seed,
+        args.steps,
+        args.eval_every,
+        args.eval_episodes,
+        stop_at,
+        args.coarse_every,
+    )
     steps, returns, walls, cpus = (list(c) for c in zip(*ev.rows))
     first = next((i for i, r in enumerate(returns) if r >= args.threshold), None)
+    coarse = args.coarse_every or args.eval_every
+    first_coarse = next(
+        (s for s, r in zip(steps, returns) if r >= args.threshold and s % coarse == 0), math.inf
+    )
     return {
         "arm": arm,
         "seed": seed,
         "env": args.env,
+        "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in OVERRIDES.items()},
         "eval_steps": steps,
         "eval_returns": returns,
         "eval_wall": walls,
+        "eval_cpu": cpus,
         "steps_to_threshold": steps[first] if first is not None else math.inf,
+        "coarse_every": coarse,
+        "steps_to_threshold_coarse": first_coarse,
         "wall_to_threshold": walls[first] if first is not None else math.inf,
         "final_return": returns[-1],
         "ms_per_step": 1000 * walls[-1] / steps[-1],
@@ -280,6 +328,77 @@ def summarise(rows: list[dict[str, Any]], arms: list[str]) -> str:
     return "\n".join(lines)
 
 
+# (numerator, denominator): the ratios the issue's goals are stated in.
+PAIRS = (
+    ("rlcore_redq", "rlcore_sac"),
+    ("rlcore_sac", "sb3_sac"),
+    ("rlcore_sac_utd20", "rlcore_sac"),
+)
+
+
+def iqm_ratio(num: np.ndarray, den: np.ndarray) -> tuple[float, float, float]:
+    """IQM(num) / IQM(den) over paired seeds, with a paired percentile-bootstrap 95% interval
+    (seeds resampled together; scipy's ``bootstrap(paired=True)``, seeded)."""
+    from scipy import stats
+
+    def ratio(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+        return iqm(a, axis=axis) / iqm(b, axis=axis)
+
+    estimate = float(ratio(num, den))
+    if len(num) < 2 or (np.all(num == num[0]) and np.all(den == den[0])):
+        return estimate, estimate, estimate
+    res = stats.bootstrap(
+        (num, den), ratio, paired=True, vectorized=True, method="percentile", rng=0
+    )
+    return estimate, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def per_seed(rows: list[dict[str, Any]], arms: list[str]) -> str:
+    """Per-seed steps to the threshold (fine and coarse grid) and the paired IQM ratios."""
+    by = {(r["arm"], r["seed"]): r for r in rows}
+    seeds = sorted({r["seed"] for r in rows})
+    coarse = rows[0].get("coarse_every") if rows else None
+    lines = [
+        f"| seed | {' | '.join(arms)} |",
+        "|---|" + "---|" * len(arms),
+    ]
+    for seed in seeds:
+        cells = []
+        for arm in arms:
+            r = by.get((arm, seed))
+            if r is None:
+                cells.append("-")
+                continue
+            extra = f" ({r['steps_to_threshold_coarse']:g} on the {coarse} grid)" if coarse else ""
+            cells.append(f"{r['steps_to_threshold']:g}{extra}, final {r['final_return']:.0f}")
+        lines.append(f"| {seed} | {' | '.join(cells)} |")
+    out = ["Steps to threshold per seed:", "", *lines, ""]
+    for num_arm, den_arm in PAIRS:
+        if num_arm not in arms or den_arm not in arms:
+            continue
+        paired = [s for s in seeds if (num_arm, s) in by and (den_arm, s) in by]
+        if not paired:
+            continue
+        for key, what in (
+            ("steps_to_threshold", "env steps to threshold"),
+            ("steps_to_threshold_coarse", f"env steps to threshold, {coarse}-step grid"),
+            ("wall_to_threshold", "training wall-clock to threshold"),
+            ("cpu_ms_per_step", "CPU ms per env step"),
+        ):
+            num = np.array([by[(num_arm, s)].get(key, np.nan) for s in paired], dtype=float)
+            den = np.array([by[(den_arm, s)].get(key, np.nan) for s in paired], dtype=float)
+            if not (np.isfinite(num).all() and np.isfinite(den).all()):
+                out.append(f"- {num_arm} / {den_arm}, {what}: a run never reached it (no ratio)")
+                continue
+            est, low, high = iqm_ratio(num, den)
+            each = ", ".join(f"{a / b:.2f}" for a, b in zip(num, den))
+            out.append(
+                f"- {num_arm} / {den_arm}, {what}: IQM ratio **{est:.2f}x** [{low:.2f}, {high:.2f}] "
+                f"over {len(paired)} seeds (per seed {each})"
+            )
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None, default_arms: tuple[str, ...] = ("sb3_sac", "rlcore_sac")):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True)
@@ -290,7 +409,31 @@ def main(argv: list[str] | None = None, default_arms: tuple[str, ...] = ("sb3_sa
     p.add_argument("--steps", type=int, default=15_000)
     p.add_argument("--eval-every", type=int, default=1000)
     p.add_argument("--eval-episodes", type=int, default=5)
-    p.add_argument("--threshold", type=float, default=-200.0)
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="return to reach (default: -200 on Pendulum-v1, else the env spec's reward_threshold)",
+    )
+    p.add_argument(
+        "--coarse-every",
+        type=int,
+        default=None,
+        help="also report the steps to the threshold on this coarser evaluation grid (a multiple "
+        "of --eval-every); with --stop-at-threshold a run ends only once that grid has crossed",
+    )
+    p.add_argument(
+        "--learning-starts",
+        type=int,
+        default=None,
+        help="every arm's random start steps (default: each arm's own; SAC/SB3 100, REDQ 5,000)",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="every arm's Adam step size (default: each arm's own; SAC/SB3 1e-3, REDQ 3e-4)",
+    )
     p.add_argument("--speed", action="store_true", help="only ms per env step")
     p.add_argument("--speed-steps", type=int, default=200)
     p.add_argument("--rounds", type=int, default=3)
@@ -314,9 +457,27 @@ def main(argv: list[str] | None = None, default_arms: tuple[str, ...] = ("sb3_sa
         "to the threshold are wanted; the final return is then the return there)",
     )
     args = p.parse_args(argv)
+    if args.coarse_every is not None and args.coarse_every % args.eval_every:
+        p.error(
+            f"--coarse-every {args.coarse_every} must be a multiple of --eval-every "
+            f"{args.eval_every} (the coarse grid is a subset of the evaluations)"
+        )
+    if not args.env.startswith("Pendulum"):
+        try:
+            import mujoco  # noqa: F401
+        except ImportError:
+            p.error(
+                f"--env {args.env} needs MuJoCo: pip install -e '.[mujoco]' (the mujoco extra, "
+                "mujoco 3.3.7), or run --env Pendulum-v1"
+            )
+    args.threshold = default_threshold(args.env) if args.threshold is None else args.threshold
     OVERRIDES.clear()
     if args.hidden:
         OVERRIDES["hidden"] = tuple(args.hidden)
+    if args.learning_starts is not None:
+        OVERRIDES["learning_starts"] = args.learning_starts
+    if args.learning_rate is not None:
+        OVERRIDES["learning_rate"] = args.learning_rate
     if args.redq_learning_starts is not None:
         OVERRIDES["redq_learning_starts"] = args.redq_learning_starts
     torch.set_num_threads(1)
@@ -348,7 +509,8 @@ def main(argv: list[str] | None = None, default_arms: tuple[str, ...] = ("sb3_sa
                 f"{row['ms_per_step']:.1f} ms/step",
                 flush=True,
             )
-    table = summarise([r for r in rows if r["env"] == args.env], args.arms)
+    env_rows = [r for r in rows if r["env"] == args.env]
+    table = summarise(env_rows, args.arms) + "\n\n" + per_seed(env_rows, args.arms)
     print(table)
     (out / "table.md").write_text(f"{args.env}, {args.steps} steps\n\n{table}\n")
 

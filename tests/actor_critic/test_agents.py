@@ -313,3 +313,17 @@ def test_redq_target_evaluates_only_the_drawn_subset():
     fast = redq.target_critics.forward_members(chosen, obs_t, a_t).squeeze(-1).amin(0)
     torch.testing.assert_close(fast, full)
     assert gen_a.bit_generator.state == gen_b.bit_generator.state
+
+
+def test_redq_updates_the_actor_once_per_env_step():
+    """Chen et al. (2021), Algorithm 1 and the authors' code (policy_update_delay = G = 20): G
+    critic steps per env step, then one actor (and alpha) step on the last minibatch."""
+    agent = rlcore.make(
+        "agents.redq", (OBS, ACT), seed=0, hidden=(8,), learning_starts=40, batch_size=16
+    )
+    rlcore.run(agent, "Pendulum-v1", steps=43, seed=0)
+    critic_steps = int(agent.critic_optimizer.state_dict()["state"][0]["step"])
+    actor_steps = int(agent.actor_optimizer.state_dict()["state"][0]["step"])
+    alpha_steps = int(agent.alpha_optimizer.state_dict()["state"][0]["step"])
+    assert (critic_steps, actor_steps, alpha_steps) == (3 * 20, 3, 3)
+    assert agent.target_entropy == -1.0  # -|A|, the authors' "auto" (no MBPO value for Pendulum)

@@ -32,6 +32,39 @@ def test_sac_vs_sb3_smoke(tmp_path):
     assert "| rlcore_sac | 1 |" in (tmp_path / "table.md").read_text()
 
 
+def test_sac_vs_sb3_ratio_table(tmp_path):
+    bench = _load("sac_vs_sb3")
+    args = ["--out", str(tmp_path), "--arms", "rlcore_sac", "rlcore_redq", "--seeds", "2"]
+    args += ["--steps", "40", "--eval-every", "10", "--coarse-every", "20", "--eval-episodes", "1"]
+    args += ["--hidden", "8", "--learning-starts", "30", "--threshold=-1e9"]
+    bench.main([*args, "--stop-at-threshold"])
+    rows = [json.loads(x) for x in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    # a threshold every return reaches: first evaluation on each grid, then the run stops there
+    assert {(r["steps_to_threshold"], r["steps_to_threshold_coarse"]) for r in rows} == {(10, 20)}
+    assert all(r["eval_steps"] == [10, 20] for r in rows)
+    assert all(r["settings"]["learning_starts"] == 30 for r in rows)
+    table = (tmp_path / "table.md").read_text()
+    assert "rlcore_redq / rlcore_sac, env steps to threshold: IQM ratio **1.00x**" in table
+
+
+def test_sac_vs_sb3_mujoco_env_needs_the_extra(tmp_path, monkeypatch, capsys):
+    bench = _load("sac_vs_sb3")
+    monkeypatch.setitem(sys.modules, "mujoco", None)  # import mujoco raises ImportError
+    with pytest.raises(SystemExit):
+        bench.main(["--out", str(tmp_path), "--env", "InvertedPendulum-v5"])
+    assert ".[mujoco]" in capsys.readouterr().err
+
+
+def test_sac_vs_sb3_inverted_pendulum_smoke(tmp_path):
+    pytest.importorskip("mujoco")
+    bench = _load("sac_vs_sb3")
+    args = ["--out", str(tmp_path), "--env", "InvertedPendulum-v5", "--arms", "rlcore_sac"]
+    bench.main([*args, "--seeds", "1", "--steps", "150", "--eval-every", "150"])
+    (row,) = [json.loads(x) for x in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert row["env"] == "InvertedPendulum-v5" and row["eval_steps"] == [150]
+    assert 1 <= row["final_return"] <= 1000  # +1 per step alive, 1,000-step episodes
+
+
 def _tiers(directory: Path) -> None:
     gen = np.random.default_rng(0)
     n = 400
