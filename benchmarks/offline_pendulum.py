@@ -1,10 +1,11 @@
-"""Offline RL on the Pendulum-v1 tiers: SAC-N and EDAC against behaviour cloning and d3rlpy 2.8.1's
-CQL and IQL, and EDAC's ensemble-size sweep (score and time per gradient step, batched vs loop).
+"""Offline RL on the Pendulum-v1 tiers: SAC-N and EDAC (and the generative IDQL and Diffusion-QL
+with EDP) against behaviour cloning and d3rlpy 2.8.1's CQL and IQL, and EDAC's ensemble-size sweep
+(score and time per gradient step, batched vs loop).
 
     .venv/bin/rlcore data pendulum-tiers --out out/pendulum          # the datasets first
     make d3rlpy-venv                                                   # d3rlpy's own venv
     .venv/bin/python benchmarks/offline_pendulum.py --data out/pendulum --out out/offline \
-        [--algos bc sac_n edac d3rlpy_cql d3rlpy_iql] [--d3rlpy-python .venv-d3rlpy/bin/python] \
+        [--algos bc sac_n edac idql diffusion_ql_edp d3rlpy_cql d3rlpy_iql] [--d3rlpy-python .venv-d3rlpy/bin/python] \
         [--tiers medium expert] [--gradient-steps 10000] [--seeds 5]
     .venv/bin/python benchmarks/offline_pendulum.py --data out/pendulum --out out/sweep --sweep \
         [--sizes 2 5 10 20] [--gradient-steps 200]
@@ -44,6 +45,9 @@ ALGOS = {
     "sac_n": ("agents.sac_n", {}),
     "edac": ("agents.edac", {}),
 }
+# The generative offline agents of rlcore.diffusion_policy (issue: offline RL with generative
+# policies), at their defaults: IDQL (K = 5, 64 candidates, argmax) and Diffusion-QL with EDP.
+GENERATIVE = ("idql", "diffusion_ql_edp")
 D3RLPY = ("d3rlpy_cql", "d3rlpy_iql")
 HERE = Path(__file__).resolve().parent
 
@@ -53,7 +57,23 @@ def evaluate(policy, episodes: int, seed: int, ref: dict) -> float:
     return float(normalized_score(np.mean(returns), ref["random_return"], ref["expert_return"]))
 
 
+def train_generative(algo: str, dataset, args, seed: int):
+    """An offline generative agent fitted for ``--gradient-steps``: (agent, wall s, CPU s)."""
+    from rlcore.diffusion_policy.diffusion_ql import DiffusionQL, DiffusionQLConfig
+    from rlcore.diffusion_policy.idql import IDQL
+
+    if algo == "idql":
+        agent = IDQL(dataset, seed=seed)
+    else:
+        agent = DiffusionQL(dataset, DiffusionQLConfig(action_approx="edp"), seed=seed)
+    t, cpu = time.perf_counter(), time.process_time()
+    agent.fit(args.gradient_steps)
+    return agent, time.perf_counter() - t, time.process_time() - cpu
+
+
 def train_one(algo: str, dataset, args, seed: int, **overrides):
+    if algo in GENERATIVE:
+        return train_generative(algo, dataset, args, seed)
     name, kwargs = ALGOS[algo]
     env = gym.make("Pendulum-v1")
     if algo != "bc":
@@ -99,7 +119,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="directory written by rlcore data pendulum-tiers")
     p.add_argument("--out", required=True)
-    p.add_argument("--algos", nargs="+", default=[*ALGOS, *D3RLPY], choices=[*ALGOS, *D3RLPY])
+    arms = [*ALGOS, *GENERATIVE, *D3RLPY]
+    p.add_argument("--algos", nargs="+", default=arms, choices=arms)
     p.add_argument(
         "--d3rlpy-python",
         default=".venv-d3rlpy/bin/python",
@@ -152,7 +173,8 @@ def main() -> None:
                     row = run_d3rlpy(algo, tier, seed, args)
                 else:
                     agent, seconds, cpu = train_one(algo, dataset, args, seed)
-                    score = evaluate(agent.greedy_policy(), args.episodes, 1000 + seed, ref)
+                    policy = agent if algo in GENERATIVE else agent.greedy_policy()
+                    score = evaluate(policy, args.episodes, 1000 + seed, ref)
                     row = {
                         "tier": tier,
                         "algo": algo,
