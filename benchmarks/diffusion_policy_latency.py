@@ -135,7 +135,9 @@ def latency(
                             fn = _sampler(model, net_c, shape, cond, steps, options)
                         times = _time_ms(fn, dev, reps, warmup=2 if steps == 100 else 5)
                 except Exception as err:  # record the failure, keep measuring the rest
-                    rows.append({"net": net_name, "method": label, "mode": mode, "error": repr(err)})
+                    rows.append(
+                        {"net": net_name, "method": label, "mode": mode, "error": repr(err)}
+                    )
                     print(f"{net_name:11s} {label:9s} {mode:10s} FAILED: {err!r}")
                     continue
                 q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
@@ -159,8 +161,7 @@ def latency(
                 print(
                     f"{net_name:11s} {n_params / 1e6:6.2f}M {label:9s} {mode:10s} "
                     f"median {row['median_ms']:9.3f} ms  [{q[0]:.3f}, {q[2]:.3f}]"
-                    f"  min {row['min_ms']:.3f}"
-                    + (f"  target <= {target} ms" if target else "")
+                    f"  min {row['min_ms']:.3f}" + (f"  target <= {target} ms" if target else "")
                 )
     result = {
         "device": str(dev),
@@ -179,7 +180,9 @@ if __name__ == "__main__":
     parser.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
     parser.add_argument("--dp-unet", action="store_true", help="add the 66M-weight DP U-Net")
     parser.add_argument("--nets", nargs="+", choices=NETS, default=["mlp_3x256", "unet_small"])
-    parser.add_argument("--compile", action="store_true", help='add torch.compile("reduce-overhead")')
+    parser.add_argument(
+        "--compile", action="store_true", help='add torch.compile("reduce-overhead")'
+    )
     parser.add_argument("--action-dim", type=int, default=2)
     parser.add_argument("--obs-dim", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=20)

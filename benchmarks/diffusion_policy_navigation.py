@@ -91,11 +91,15 @@ def run_seed(seed: int, budget: Budget, keep_paths: bool) -> dict:
         if steps is not None:
             policy.set_sampling(steps, **options)
         metrics = NavigationMetrics()
-        results[label] = evaluate_navigation(policy, budget.eval_episodes, 1000 + seed, metrics=metrics)
+        results[label] = evaluate_navigation(
+            policy, budget.eval_episodes, 1000 + seed, metrics=metrics
+        )
         results[label]["chunk_latency_ms_cpu"] = _chunk_latency_ms(policy, dataset.observations[0])
         results[label]["train_seconds"] = train_seconds[kind]
         paths[label] = metrics.paths[:20] if keep_paths else []
-        print(f"seed {seed} {label:9s} " + " ".join(f"{m} {results[label][m]:.2f}" for m in METRICS))
+        print(
+            f"seed {seed} {label:9s} " + " ".join(f"{m} {results[label][m]:.2f}" for m in METRICS)
+        )
     return {"results": results, "paths": paths, "expert": dataset}
 
 

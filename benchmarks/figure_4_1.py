@@ -1,19 +1,10 @@
 """Figure 4.1 of Sutton & Barto (2018); the computation lives in rlcore.book.ch4.figure_4_1.
 
-    python benchmarks/figure_4_1.py --out DIR
+python benchmarks/figure_4_1.py --out DIR [--quick] [--seed N]
 """
 
-import argparse
-import json
-
 from rlcore.book.ch4 import figure_4_1
-from rlcore.book.report import write_summary
+from rlcore.book.report import figure_script
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", required=True, help="directory for the PNG and summary.md")
-    args = parser.parse_args()
-    result = figure_4_1(args.out)
-    print(json.dumps(result["checks"], indent=2))
-    print(f"summary: {write_summary(args.out, [result], title='Figure 4.1')}")
-    raise SystemExit(0 if all(c["passed"] for c in result["checks"].values()) else 1)
+    figure_script(figure_4_1, "Figure 4.1", __doc__)

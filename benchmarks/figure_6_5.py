@@ -1,21 +1,10 @@
 """Figure 6.5 of Sutton & Barto (2018), computed by rlcore.book.ch6.figure_6_5.
 
-    python benchmarks/figure_6_5.py --out DIR [--quick] [--seed N]
+python benchmarks/figure_6_5.py --out DIR [--quick] [--seed N]
 """
 
-import argparse
-import json
-
 from rlcore.book.ch6 import figure_6_5
-from rlcore.book.report import write_summary
+from rlcore.book.report import figure_script
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", required=True, help="directory for the PNGs and summary.md")
-    parser.add_argument("--quick", action="store_true", help="few runs: seconds, not minutes")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    result = figure_6_5(args.out, quick=args.quick, seed=args.seed)
-    print(json.dumps(result["checks"], indent=2))
-    print(f"summary: {write_summary(args.out, [result], title='Figure 6.5')}")
-    raise SystemExit(0 if all(c["passed"] for c in result["checks"].values()) else 1)
+    figure_script(figure_6_5, "Figure 6.5", __doc__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +126,30 @@ def write_summary(
     ]
     (out / "checks.json").write_text(json.dumps(payload, indent=2, default=str))
     return summary
+
+
+def figure_script(
+    figure: Callable[..., dict[str, Any]],
+    title: str,
+    description: str,
+    quick_help: str = "few runs: seconds, not minutes",
+) -> None:
+    """The command line of a thin ``benchmarks/<figure>.py`` script:
+    ``--out DIR [--quick] [--seed N]`` runs one figure function, prints its checks (JSON) and
+    notes, writes ``summary.md`` and exits with 1 if a check failed. Math threads are pinned to
+    one, as ``rlcore figures`` does (``rlcore.bench.worker.one_thread``)."""
+    import argparse
+
+    from rlcore.bench.worker import one_thread
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", required=True, help="directory for the PNGs and summary.md")
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    one_thread()
+    result = figure(args.out, quick=args.quick, seed=args.seed)
+    print(json.dumps(result["checks"], indent=2))
+    print("\n".join(result.get("notes", [])))
+    print(f"summary: {write_summary(args.out, [result], title=title)}")
+    raise SystemExit(0 if all(c["passed"] for c in result["checks"].values()) else 1)

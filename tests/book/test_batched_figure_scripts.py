@@ -60,3 +60,23 @@ def test_speedup_script_reports_both_timings_and_statistics(tmp_path):
     assert row["runs"] == 4 and row["scalar_runs_measured"] == 2
     assert row["speedup_cpu"] > 0 and row["batched_reward_101_500"]["mean"] < 0
     assert row["slowest_over_mean_steps"] >= 1
+
+
+@pytest.mark.parametrize("value, status", [(1.0, 0), (5.0, 1)])
+def test_figure_script_reports_and_exits_by_the_checks(value, status, tmp_path, monkeypatch):
+    """rlcore.book.report.figure_script, the body of every thin figure script: passes --quick
+    and --seed through, writes summary.md, exits 1 when a check fails."""
+    from rlcore.book.plotting import result, within
+    from rlcore.book.report import figure_script
+
+    seen = {}
+
+    def fake(out_dir, *, quick, seed):
+        seen.update(quick=quick, seed=seed)
+        return result("fake", "A fake figure", [], {"in_range": within(value, 0.0, 2.0)}, [])
+
+    monkeypatch.setattr(sys, "argv", ["x", "--out", str(tmp_path), "--quick", "--seed", "3"])
+    with pytest.raises(SystemExit) as exit_:
+        figure_script(fake, "Fake", "doc")
+    assert exit_.value.code == status and seen == {"quick": True, "seed": 3}
+    assert (tmp_path / "summary.md").exists()
