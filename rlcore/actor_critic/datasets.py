@@ -146,23 +146,12 @@ def pendulum_tiers(
     probe.steps = probe.config.learning_starts  # sample the actor, not uniform actions
     snapshot_returns = _snapshot_returns(probe, snapshots.items, eval_episodes, seed)
     # 3. random and expert (the best snapshot) tiers; their mean returns are the references
-    paths: dict[str, Path] = {}
-    random_ds = collect(
-        ENV_ID, episodes, out / "random.npz", seed + 1, policy=_UniformPolicy(env.action_space)
-    )
     expert_index = int(np.argmax(snapshot_returns))
-    probe.actor.load_state_dict(snapshots.items[expert_index][2])
-    expert_ds = collect(
-        ENV_ID, episodes, out / "expert.npz", seed + 2, policy=_SampledPolicy(probe)
+    random_ds, expert_ds = _reference_tiers(
+        env, probe, snapshots.items[expert_index][2], episodes, out, seed, train_steps
     )
-    paths["random"], paths["expert"] = out / "random.npz", out / "expert.npz"
+    paths = {"random": out / "random.npz", "expert": out / "expert.npz"}
     r_random, r_expert = _mean_return(random_ds), _mean_return(expert_ds)
-    if r_expert <= r_random:
-        raise ValueError(
-            f"after train_steps={train_steps} SAC's best policy returns {r_expert:.1f}, no better "
-            f"than random ({r_random:.1f}), so there is no expert tier; raise train_steps "
-            "(10,000 reaches about -150)."
-        )
     # medium: the snapshot whose own evaluation scores closest to 100/3
     scores = [float(normalized_score(r, r_random, r_expert)) for r in snapshot_returns]
     best = int(np.argmin(np.abs(np.asarray(scores) - 100.0 / 3.0)))
@@ -202,6 +191,30 @@ def pendulum_tiers(
     paths["info"] = out / "tiers.json"
     paths["info"].write_text(json.dumps(info, indent=1))
     return paths
+
+
+def _reference_tiers(
+    env: Any, probe: Any, expert_weights: Any, episodes: int, out: Path, seed: int, train_steps: int
+) -> tuple[Any, Any]:
+    """The random tier (uniform actions) and the expert tier (``probe`` with the best snapshot's
+    actor), written to ``out``; refused when the expert is no better than random."""
+    from rlcore.data import collect
+
+    random_ds = collect(
+        ENV_ID, episodes, out / "random.npz", seed + 1, policy=_UniformPolicy(env.action_space)
+    )
+    probe.actor.load_state_dict(expert_weights)
+    expert_ds = collect(
+        ENV_ID, episodes, out / "expert.npz", seed + 2, policy=_SampledPolicy(probe)
+    )
+    r_random, r_expert = _mean_return(random_ds), _mean_return(expert_ds)
+    if r_expert <= r_random:
+        raise ValueError(
+            f"after train_steps={train_steps} SAC's best policy returns {r_expert:.1f}, no better "
+            f"than random ({r_random:.1f}), so there is no expert tier; raise train_steps "
+            "(10,000 reaches about -150)."
+        )
+    return random_ds, expert_ds
 
 
 def _snapshot_returns(probe: Any, items: list, eval_episodes: int, seed: int) -> list[float]:
