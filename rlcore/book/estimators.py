@@ -246,7 +246,6 @@ def boosted_fqi_mountain_car(
     """
     from rlcore.book.ch10 import mountain_car_tiles
 
-    plt = pyplot()
     runs, K, n_samples, every = (2, 150, 5000, 15) if quick else (10, 200, 20000, 5)
     cap = 1000
     coder = mountain_car_tiles()
@@ -272,18 +271,7 @@ def boosted_fqi_mountain_car(
         f"{df[settings['weak_alpha']]:.0f})",
         "boosted_weak": f"boosted FQI, ridge alpha={settings['weak_alpha']:g}",
     }
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    x = np.arange(every, K + 1, every)
-    for name, label in labels.items():
-        band(ax, x, curves[name], label)
-    ax.set(
-        xlabel="iteration k",
-        ylabel=f"steps to goal of the greedy policy (cap {cap})",
-        title="Mountain Car, tile coding: FQI vs boosted FQI",
-        yscale="log",
-    )
-    ax.legend()
-    png = save(fig, out_dir, "boosted_fqi_mountain_car")
+    png = _plot_mountain_car(out_dir, curves, labels, np.arange(every, K + 1, every), cap)
     final = {name: c[:, -1] for name, c in curves.items()}
     checks = _mountain_car_checks(final, reached, cap)
     table = ", ".join(
@@ -313,6 +301,21 @@ def boosted_fqi_mountain_car(
         checks,
         notes,
     )
+
+
+def _plot_mountain_car(out_dir, curves, labels, x, cap) -> Path:
+    """Steps to the goal of each iterate's greedy policy, one band per learner."""
+    fig, ax = pyplot().subplots(figsize=(7, 4.5))
+    for name, label in labels.items():
+        band(ax, x, curves[name], label)
+    ax.set(
+        xlabel="iteration k",
+        ylabel=f"steps to goal of the greedy policy (cap {cap})",
+        title="Mountain Car, tile coding: FQI vs boosted FQI",
+        yscale="log",
+    )
+    ax.legend()
+    return save(fig, out_dir, "boosted_fqi_mountain_car")
 
 
 def _mountain_car_checks(
