@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 
 def check(
@@ -133,7 +133,7 @@ def figure_script(
     title: str,
     description: str,
     quick_help: str = "few runs: seconds, not minutes",
-) -> None:
+) -> NoReturn:
     """The command line of a thin ``benchmarks/<figure>.py`` script:
     ``--out DIR [--quick] [--seed N]`` runs one figure function, prints its checks (JSON) and
     notes, writes ``summary.md`` and exits with 1 if a check failed. Math threads are pinned to
