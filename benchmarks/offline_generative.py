@@ -14,7 +14,8 @@ members ranks with ensembles.min); writes bandit.json, bandit.md and bandit_acti
 policy's actions over the data, seed 0). ``--methods`` picks a subset.
 maze: normalised D4RL score of Diffuser (guided, unguided; replaying planned actions, or
 ``diffuser_track``: a strided state plan followed by ``StateTracker``, Janner et al.'s maze2d
-execution), Decision Diffuser (goal; also ``decision_diffuser_track``), IDQL, Diffusion-QL,
+execution), Decision Diffuser (goal; also ``decision_diffuser_track``), IDQL, Diffusion-QL
+(through the chain, and with EDP: ``diffusion_ql_edp``),
 Gaussian BC and, with ``--d3rlpy-python``, d3rlpy 2.8.1's IQL and TD3+BC (trained and served by
 benchmarks/d3rlpy_runner.py in that interpreter) on envs.point_maze_dataset data; ``--methods``
 picks a subset.
@@ -288,6 +289,11 @@ def maze(
     save_dir: Path | None = None,
     first_seed: int = 0,
 ) -> dict:
+    unknown = sorted(set(methods or ()) - set(MAZE_METHODS))
+    if unknown:
+        raise SystemExit(f"maze --methods: unknown {unknown}; choose from {MAZE_METHODS}.")
+    if any(m.startswith("d3rlpy_") for m in methods or ()) and not d3rlpy_python:
+        raise SystemExit("maze --methods d3rlpy_*: pass --d3rlpy-python (make d3rlpy-venv).")
     out.mkdir(parents=True, exist_ok=True)
     goal = PointMazeEnv(layout).goal
     horizon = {"umaze": 32, "medium": 64, "large": 64}[layout]
@@ -335,6 +341,21 @@ def maze(
     return summary
 
 
+MAZE_METHODS = (
+    "diffuser",
+    "diffuser_guided",
+    "diffuser_track",
+    "decision_diffuser",
+    "decision_diffuser_track",
+    "idql",
+    "diffusion_ql",
+    "diffusion_ql_edp",
+    "gaussian_bc",
+    "d3rlpy_iql",
+    "d3rlpy_td3bc",
+)
+
+
 def _maze_agents(data, cfg, track_cfg, goal, seed, steps, d3rlpy_python):
     actor = ActionModelConfig(hidden=256, depth=3)
     agents = {
@@ -350,6 +371,10 @@ def _maze_agents(data, cfg, track_cfg, goal, seed, steps, d3rlpy_python):
         "idql": lambda: _fitted(IDQL(data, IDQLConfig(actor=actor), seed=seed), steps),
         "diffusion_ql": lambda: _fitted(
             DiffusionQL(data, DiffusionQLConfig(actor=actor), seed=seed), steps
+        ),
+        "diffusion_ql_edp": lambda: _fitted(
+            DiffusionQL(data, DiffusionQLConfig(actor=actor, action_approx="edp"), seed=seed),
+            steps,
         ),
         "gaussian_bc": lambda: _bc(data, seed, steps),
     }

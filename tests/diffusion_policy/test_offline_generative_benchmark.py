@@ -44,3 +44,14 @@ def test_benchmark_method_subsets(tmp_path):
         bench.bandit(tmp_path, seeds=1, steps=2, methods=["nope"])
     with pytest.raises(SystemExit, match="unknown"):
         bench.cost(tmp_path, steps=1, repeats=1, latency=False, methods=["nope"])
+
+
+def test_maze_methods_are_checked_and_listed(tmp_path):
+    bench = _load("offline_generative")
+    with pytest.raises(SystemExit, match="unknown"):
+        bench.maze(tmp_path, "umaze", seeds=1, steps=1, episodes=1, n_data=1, methods=["nope"])
+    with pytest.raises(SystemExit, match="--d3rlpy-python"):
+        bench.maze(tmp_path, "umaze", seeds=1, steps=1, episodes=1, n_data=1,
+                   methods=["d3rlpy_iql"])  # fmt: skip
+    agents = bench._maze_agents(None, None, None, None, 0, 1, "python")
+    assert tuple(agents) == bench.MAZE_METHODS
