@@ -21,6 +21,12 @@ def test_sac_defaults_learn_pendulum():
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="found failing on 2026-12-07 (SAC-N -0.3 vs BC 53.0): on one policy's data SAC-N rises "
+    "and then collapses within 10k steps, and d3rlpy's own 10-critic SAC does the same (README, "
+    "actor-critic section, the 10,000-step offline row); the issue's claim is not met",
+)
 def test_offline_sac_n_beats_behaviour_cloning_on_medium(tmp_path):
     paths = pendulum_tiers(tmp_path, steps=20_000, train_steps=10_000, seed=3)
     info = __import__("json").loads(paths["info"].read_text())
