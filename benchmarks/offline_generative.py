@@ -205,6 +205,20 @@ def bandit(
 
 # ---------------------------------------------------------------------------- maze
 RUNNER = Path(__file__).with_name("d3rlpy_runner.py")
+# the maze arms (``_maze_agents`` builds them in this order; d3rlpy ones need --d3rlpy-python)
+MAZE_METHODS = (
+    "diffuser",
+    "diffuser_guided",
+    "diffuser_track",
+    "decision_diffuser",
+    "decision_diffuser_track",
+    "idql",
+    "diffusion_ql",
+    "diffusion_ql_edp",
+    "gaussian_bc",
+    "d3rlpy_iql",
+    "d3rlpy_td3bc",
+)
 # Track mode: a state plan of H points, `stride` env steps apart, covering about the longest
 # shortest path at full speed (U-maze ~28 steps; medium and large scaled by their path lengths).
 TRACK = {"umaze": (8, 4), "medium": (16, 4), "large": (24, 4)}
@@ -339,21 +353,6 @@ def maze(
     for name, s in summary.items():
         print(f"{name}: IQM {s['iqm']:.1f} [{s['low']:.1f}, {s['high']:.1f}] over {s['n']} seeds")
     return summary
-
-
-MAZE_METHODS = (
-    "diffuser",
-    "diffuser_guided",
-    "diffuser_track",
-    "decision_diffuser",
-    "decision_diffuser_track",
-    "idql",
-    "diffusion_ql",
-    "diffusion_ql_edp",
-    "gaussian_bc",
-    "d3rlpy_iql",
-    "d3rlpy_td3bc",
-)
 
 
 def _maze_agents(data, cfg, track_cfg, goal, seed, steps, d3rlpy_python):
