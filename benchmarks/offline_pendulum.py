@@ -1,11 +1,11 @@
-"""Offline RL on the Pendulum-v1 tiers: SAC-N and EDAC (and the generative IDQL and Diffusion-QL
+"""Offline RL on the Pendulum-v1 tiers: SAC-N and EDAC (and IQL, the generative IDQL and Diffusion-QL
 with EDP) against behaviour cloning and d3rlpy 2.8.1's CQL and IQL, and EDAC's ensemble-size sweep
 (score and time per gradient step, batched vs loop).
 
     .venv/bin/rlcore data pendulum-tiers --out out/pendulum          # the datasets first
     make d3rlpy-venv                                                   # d3rlpy's own venv
     .venv/bin/python benchmarks/offline_pendulum.py --data out/pendulum --out out/offline \
-        [--algos bc sac_n edac idql diffusion_ql_edp d3rlpy_cql d3rlpy_iql] [--d3rlpy-python .venv-d3rlpy/bin/python] \
+        [--algos bc sac_n edac iql idql diffusion_ql_edp d3rlpy_cql d3rlpy_iql] [--d3rlpy-python .venv-d3rlpy/bin/python] \
         [--tiers medium expert] [--gradient-steps 10000] [--seeds 5]
     .venv/bin/python benchmarks/offline_pendulum.py --data out/pendulum --out out/sweep --sweep \
         [--sizes 2 5 10 20] [--gradient-steps 200]
@@ -45,9 +45,10 @@ ALGOS = {
     "sac_n": ("agents.sac_n", {}),
     "edac": ("agents.edac", {}),
 }
-# The generative offline agents of rlcore.diffusion_policy (issue: offline RL with generative
-# policies), at their defaults: IDQL (K = 5, 64 candidates, argmax) and Diffusion-QL with EDP.
-GENERATIVE = ("idql", "diffusion_ql_edp")
+# The offline agents of rlcore.diffusion_policy, built from the dataset and acting themselves, at
+# their defaults: IQL (Gaussian actor by advantage-weighted regression, d3rlpy IQL's settings),
+# IDQL (K = 5, 64 candidates, argmax) and Diffusion-QL with EDP.
+DATASET_AGENTS = ("iql", "idql", "diffusion_ql_edp")
 D3RLPY = ("d3rlpy_cql", "d3rlpy_iql")
 HERE = Path(__file__).resolve().parent
 
@@ -57,12 +58,15 @@ def evaluate(policy, episodes: int, seed: int, ref: dict) -> float:
     return float(normalized_score(np.mean(returns), ref["random_return"], ref["expert_return"]))
 
 
-def train_generative(algo: str, dataset, args, seed: int):
-    """An offline generative agent fitted for ``--gradient-steps``: (agent, wall s, CPU s)."""
+def train_dataset_agent(algo: str, dataset, args, seed: int):
+    """An agent of ``DATASET_AGENTS`` fitted for ``--gradient-steps``: (agent, wall s, CPU s)."""
     from rlcore.diffusion_policy.diffusion_ql import DiffusionQL, DiffusionQLConfig
     from rlcore.diffusion_policy.idql import IDQL
+    from rlcore.diffusion_policy.iql import IQL
 
-    if algo == "idql":
+    if algo == "iql":
+        agent = IQL(dataset, seed=seed)
+    elif algo == "idql":
         agent = IDQL(dataset, seed=seed)
     else:
         agent = DiffusionQL(dataset, DiffusionQLConfig(action_approx="edp"), seed=seed)
@@ -72,8 +76,8 @@ def train_generative(algo: str, dataset, args, seed: int):
 
 
 def train_one(algo: str, dataset, args, seed: int, **overrides):
-    if algo in GENERATIVE:
-        return train_generative(algo, dataset, args, seed)
+    if algo in DATASET_AGENTS:
+        return train_dataset_agent(algo, dataset, args, seed)
     name, kwargs = ALGOS[algo]
     env = gym.make("Pendulum-v1")
     if algo != "bc":
@@ -119,7 +123,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="directory written by rlcore data pendulum-tiers")
     p.add_argument("--out", required=True)
-    arms = [*ALGOS, *GENERATIVE, *D3RLPY]
+    arms = [*ALGOS, *DATASET_AGENTS, *D3RLPY]
     p.add_argument("--algos", nargs="+", default=arms, choices=arms)
     p.add_argument(
         "--d3rlpy-python",
@@ -173,7 +177,7 @@ def main() -> None:
                     row = run_d3rlpy(algo, tier, seed, args)
                 else:
                     agent, seconds, cpu = train_one(algo, dataset, args, seed)
-                    policy = agent if algo in GENERATIVE else agent.greedy_policy()
+                    policy = agent if algo in DATASET_AGENTS else agent.greedy_policy()
                     score = evaluate(policy, args.episodes, 1000 + seed, ref)
                     row = {
                         "tier": tier,

@@ -75,6 +75,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
         "rlcore.approximation.dqn.ensembles",
         "rlcore.actor_critic.agent",
         "rlcore.diffusion_policy.idql",
+        "rlcore.diffusion_policy.iql",
         "rlcore.diffusion_policy.diffusion_ql",
     ),
     "features": ("rlcore.approximation.features",),

@@ -10,10 +10,12 @@
   (exact log-likelihood behaviour cloning; ``rsample_and_log_prob`` for actors).
 - ``objectives.mse_regression``: the MSE baseline as a ``GenerativeModel``.
 - ``chunk_indices``, ``MinMaxNormalizer``: training windows and [-1, 1] normalisation.
-- Offline RL with generative policies (``offline``, ``propose_and_rank``, ``idql``,
-  ``diffusion_ql``): ``policies.propose_and_rank`` (a generator proposes n actions, a value
-  ensemble ranks them with any ``ensembles.*`` reduction), ``agents.idql`` (IQL critics + a
-  diffusion behaviour model), ``agents.diffusion_ql`` (BC + Q, with EDP's action approximation).
+- Offline RL (``offline``, ``propose_and_rank``, ``iql``, ``idql``, ``diffusion_ql``):
+  ``policies.propose_and_rank`` (a generator proposes n actions, a value ensemble ranks them
+  with any ``ensembles.*`` reduction), ``agents.iql`` (IQL critics + a Gaussian actor by
+  advantage-weighted regression: the non-generative baseline), ``agents.idql`` (the same
+  critics + a diffusion behaviour model), ``agents.diffusion_ql`` (BC + Q, with EDP's action
+  approximation).
 - ``planners``: ``planners.diffuser`` and ``planners.decision_diffuser`` (trajectory diffusion
   with inpainting, return guidance, classifier-free return/goal conditioning).
 """
@@ -22,6 +24,7 @@ from rlcore.diffusion_policy.chunking import MinMaxNormalizer, chunk_indices
 from rlcore.diffusion_policy.consistency import consistency_policy, edm_policy
 from rlcore.diffusion_policy.diffusion_ql import DiffusionQL, DiffusionQLConfig
 from rlcore.diffusion_policy.idql import IDQL, IDQLConfig
+from rlcore.diffusion_policy.iql import IQL, IQLConfig
 from rlcore.diffusion_policy.latent import LatentDiffusionPolicy, latent_diffusion_policy
 from rlcore.diffusion_policy.normalizing_flow import NormalizingFlowPolicy, normalizing_flow_policy
 from rlcore.diffusion_policy.offline import ActionModel, ActionModelConfig
@@ -51,6 +54,8 @@ __all__ = [
     "DiffusionQLConfig",
     "IDQL",
     "IDQLConfig",
+    "IQL",
+    "IQLConfig",
     "MSERegression",
     "MinMaxNormalizer",
     "NormalizingFlowPolicy",

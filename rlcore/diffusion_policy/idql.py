@@ -32,9 +32,8 @@ from rlcore.diffusion_policy.offline import (
     check_tau,
     critic_ensemble,
     env_unit_io,
-    expectile_loss,
     expectile_weights,
-    td_target,
+    iql_critic_losses,
 )
 from rlcore.diffusion_policy.propose_and_rank import ProposeAndRank, Reduction
 from rlcore.registry import export
@@ -153,20 +152,12 @@ class IDQL(OfflineCheckpoint):
     def update(self, *, actor: bool = True) -> dict[str, float]:
         """One gradient step of V, Q and (unless ``actor=False``) the behaviour model."""
         c = self.config
-        s_tm1, a_tm1, r_t, s_t, d_t = self.data.batch(c.batch_size, self._train_generator)
-        sa_tm1 = torch.cat([s_tm1, a_tm1], dim=-1)  # (B, obs_dim + action_dim), for Q and Q'
-        with torch.no_grad():
-            q_min = self.q_target(sa_tm1)[..., 0].min(dim=0).values  # (B,)
-            v_t = self.v(s_t)[0, :, 0]  # V(s'), a fixed regression target for Q
-        # 1. V: expectile regression on the target critics' minimum.
-        v_loss = expectile_loss(q_min - self.v(s_tm1)[0, :, 0], c.tau)
-        # 2. Q: regression on r + gamma (1 - d) V(s').
-        y = td_target(r_t, d_t, c.gamma, v_t)
-        q_loss = ((self.q(sa_tm1)[..., 0] - y) ** 2).mean(dim=1).sum()  # sum: members
-        losses = {"v": v_loss, "q": q_loss}
-        # 3. Behaviour model: the generative loss.
+        batch = self.data.batch(c.batch_size, self._train_generator)
+        v_loss, q_loss, _ = iql_critic_losses(self.q, self.v, self.q_target, batch, c.tau, c.gamma)
+        losses = {"v": v_loss, "q": q_loss}  # the IQL critics (module docstring)
+        # Behaviour model: the generative loss.
         if actor:
-            losses["actor"] = self.actor.loss(s_tm1, a_tm1, self._train_generator)
+            losses["actor"] = self.actor.loss(batch[0], batch[1], self._train_generator)
         # Disjoint parameters: the sum's gradient is each loss's own (see __init__).
         stacked = torch.stack(list(losses.values()))
         self.optimizer.zero_grad(set_to_none=True)

@@ -254,6 +254,41 @@ def td_target(r_t: Tensor, d_t: Tensor, gamma: float, v_t: Tensor) -> Tensor:
     return r_t + gamma * (1.0 - d_t) * v_t.detach()
 
 
+def iql_critic_losses(
+    q: nn.Module,
+    v: nn.Module,
+    q_target: nn.Module,
+    batch: tuple[Tensor, ...],
+    tau: float,
+    gamma: float,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """IQL's two critic losses on one minibatch (Kostrikov et al. 2022, eq. 5 and 6), and the
+    advantage that policy extraction weights by.
+
+        L_V = E[ |tau - 1(u < 0)| u^2 ],  u = min_j Q'_j(s, a) - V(s)
+        L_Q = sum_j E[ (Q_j(s, a) - r - gamma (1 - d) V(s'))^2 ]      (sum: members)
+
+    Args:
+        q, v, q_target: ``critic_ensemble`` members, Q and Q' of (s, a), V of s.
+        batch: (s_tm1, a_tm1, r_t, s_t, d_t) from ``TransitionTensors.batch``.
+        tau, gamma: the expectile and the discount.
+
+    Returns:
+        v_loss, q_loss (scalars, with graphs into V and Q only) and the advantage
+        min_j Q'_j(s, a) - V(s) (B,) without a graph.
+    """
+    s_tm1, a_tm1, r_t, s_t, d_t = batch
+    sa_tm1 = torch.cat([s_tm1, a_tm1], dim=-1)  # (B, obs_dim + action_dim), for Q and Q'
+    with torch.no_grad():
+        q_min = q_target(sa_tm1)[..., 0].min(dim=0).values  # (B,)
+        v_t = v(s_t)[0, :, 0]  # V(s'), a fixed regression target for Q
+    v_tm1 = v(s_tm1)[0, :, 0]
+    v_loss = expectile_loss(q_min - v_tm1, tau)
+    y = td_target(r_t, d_t, gamma, v_t)
+    q_loss = ((q(sa_tm1)[..., 0] - y) ** 2).mean(dim=1).sum()
+    return v_loss, q_loss, (q_min - v_tm1).detach()
+
+
 def check_tau(tau: float) -> float:
     return check_range(
         "tau",

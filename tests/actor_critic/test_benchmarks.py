@@ -107,6 +107,7 @@ def test_offline_pendulum_smoke(tmp_path, monkeypatch):
             "bc",
             "sac_n",
             "edac",
+            "iql",
             "idql",
             "diffusion_ql_edp",
         ],
@@ -115,6 +116,7 @@ def test_offline_pendulum_smoke(tmp_path, monkeypatch):
     table = (tmp_path / "o" / "table.md").read_text()
     assert "| medium | edac | 1 |" in table and "| medium | bc | 1 |" in table
     assert "| medium | idql | 1 |" in table and "| medium | diffusion_ql_edp | 1 |" in table
+    assert "| medium | iql | 1 |" in table
     monkeypatch.setattr(
         sys, "argv", ["x", *common, "--out", str(tmp_path / "s"), "--sweep", "--sizes", "2"]
     )
