@@ -14,7 +14,7 @@ members ranks with ensembles.min); writes bandit.json, bandit.md and bandit_acti
 policy's actions over the data, seed 0). ``--methods`` picks a subset.
 maze: normalised D4RL score of Diffuser (guided, unguided; replaying planned actions, or
 ``diffuser_track``: a strided state plan followed by ``StateTracker``, Janner et al.'s maze2d
-execution), Decision Diffuser (goal; also ``decision_diffuser_track``), IDQL, Diffusion-QL
+execution), Decision Diffuser (goal; also ``decision_diffuser_track``), IDQL, IQL, Diffusion-QL
 (through the chain, and with EDP: ``diffusion_ql_edp``),
 Gaussian BC and, with ``--d3rlpy-python``, d3rlpy 2.8.1's IQL and TD3+BC (trained and served by
 benchmarks/d3rlpy_runner.py in that interpreter) on envs.point_maze_dataset data; ``--methods``
@@ -51,6 +51,7 @@ import rlcore  # noqa: E402
 from rlcore.data import collect  # noqa: E402
 from rlcore.diffusion_policy import (  # noqa: E402
     IDQL,
+    IQL,
     ActionModelConfig,
     ChunkConfig,
     DecisionDiffuser,
@@ -213,6 +214,7 @@ MAZE_METHODS = (
     "decision_diffuser",
     "decision_diffuser_track",
     "idql",
+    "iql",
     "diffusion_ql",
     "diffusion_ql_edp",
     "gaussian_bc",
@@ -368,6 +370,7 @@ def _maze_agents(data, cfg, track_cfg, goal, seed, steps, d3rlpy_python):
         "decision_diffuser": lambda: _dd(data, cfg, goal, seed),
         "decision_diffuser_track": lambda: _dd(data, track_cfg, goal, seed, TRACKER),
         "idql": lambda: _fitted(IDQL(data, IDQLConfig(actor=actor), seed=seed), steps),
+        "iql": lambda: _fitted(IQL(data, seed=seed), steps),
         "diffusion_ql": lambda: _fitted(
             DiffusionQL(data, DiffusionQLConfig(actor=actor), seed=seed), steps
         ),
