@@ -422,7 +422,7 @@ def cost(
     methods: list[str] | None = None,
 ) -> dict:
     """Training seconds per 10k gradient steps, interleaved round-robin over ``repeats`` rounds
-    (medians), on the U-maze data: IDQL (K = 5, the 3x256 actor, and a 1x256 actor),
+    (medians), on the U-maze data: IDQL (K = 5, the 3x256 actor, and a 1x256 actor), IQL,
     Diffusion-QL through the chain and with EDP (``EDP_VARIANTS``: the target drawn by
     DPM-Solver++ in 3 (the default) or 2 steps, or by the 5-step chain), IDQL's critic-only step and the
     chain's no-grad target sampling (parts), and, with ``d3rlpy_python``, d3rlpy's IQL (the runner's own training clock, same batch and
@@ -433,6 +433,7 @@ def cost(
     makers = {
         "idql_k5": lambda: IDQL(data, IDQLConfig()),
         "idql_k5_actor_depth1": lambda: IDQL(data, IDQLConfig(actor=light)),
+        "iql": lambda: IQL(data),  # the same critics, a Gaussian actor: d3rlpy IQL's algorithm
         "diffusion_ql_chain_k5": lambda: DiffusionQL(data, DiffusionQLConfig()),
     }
     for suffix, options in EDP_VARIANTS.items():
@@ -491,7 +492,7 @@ def cost(
                 per_round = [x / y for x, y in zip(clock[a], clock[b])]
                 rows[f"{prefix}/{a}_over_{b}"] = float(np.median(per_round))
 
-    for name in ("idql_k5", "idql_k5_actor_depth1", "part/idql_k5_critic_only"):
+    for name in ("idql_k5", "idql_k5_actor_depth1", "iql", "part/idql_k5_critic_only"):
         ratio(name, "d3rlpy_iql")
     for suffix in EDP_VARIANTS:
         ratio("diffusion_ql_chain_k5", f"diffusion_ql_edp_k5{suffix}")
