@@ -214,6 +214,7 @@ MAZE_METHODS = (
     "decision_diffuser",
     "decision_diffuser_track",
     "idql",
+    "idql_depth1",
     "iql",
     "diffusion_ql",
     "diffusion_ql_edp",
@@ -370,6 +371,9 @@ def _maze_agents(data, cfg, track_cfg, goal, seed, steps, d3rlpy_python):
         "decision_diffuser": lambda: _dd(data, cfg, goal, seed),
         "decision_diffuser_track": lambda: _dd(data, track_cfg, goal, seed, TRACKER),
         "idql": lambda: _fitted(IDQL(data, IDQLConfig(actor=actor), seed=seed), steps),
+        "idql_depth1": lambda: _fitted(
+            IDQL(data, IDQLConfig(actor=ActionModelConfig(hidden=256, depth=1)), seed=seed), steps
+        ),
         "iql": lambda: _fitted(IQL(data, seed=seed), steps),
         "diffusion_ql": lambda: _fitted(
             DiffusionQL(data, DiffusionQLConfig(actor=actor), seed=seed), steps

@@ -47,8 +47,9 @@ ALGOS = {
 }
 # The offline agents of rlcore.diffusion_policy, built from the dataset and acting themselves, at
 # their defaults: IQL (Gaussian actor by advantage-weighted regression, d3rlpy IQL's settings),
-# IDQL (K = 5, 64 candidates, argmax) and Diffusion-QL with EDP.
-DATASET_AGENTS = ("iql", "idql", "diffusion_ql_edp")
+# IDQL (K = 5, 64 candidates, argmax; ``idql_depth1``: its actor with one FiLM block instead of
+# three) and Diffusion-QL with EDP.
+DATASET_AGENTS = ("iql", "idql", "idql_depth1", "diffusion_ql_edp")
 D3RLPY = ("d3rlpy_cql", "d3rlpy_iql")
 HERE = Path(__file__).resolve().parent
 
@@ -61,13 +62,16 @@ def evaluate(policy, episodes: int, seed: int, ref: dict) -> float:
 def train_dataset_agent(algo: str, dataset, args, seed: int):
     """An agent of ``DATASET_AGENTS`` fitted for ``--gradient-steps``: (agent, wall s, CPU s)."""
     from rlcore.diffusion_policy.diffusion_ql import DiffusionQL, DiffusionQLConfig
-    from rlcore.diffusion_policy.idql import IDQL
+    from rlcore.diffusion_policy.idql import IDQL, IDQLConfig
     from rlcore.diffusion_policy.iql import IQL
+    from rlcore.diffusion_policy.offline import ActionModelConfig
 
     if algo == "iql":
         agent = IQL(dataset, seed=seed)
     elif algo == "idql":
         agent = IDQL(dataset, seed=seed)
+    elif algo == "idql_depth1":
+        agent = IDQL(dataset, IDQLConfig(actor=ActionModelConfig(depth=1)), seed=seed)
     else:
         agent = DiffusionQL(dataset, DiffusionQLConfig(action_approx="edp"), seed=seed)
     t, cpu = time.perf_counter(), time.process_time()
