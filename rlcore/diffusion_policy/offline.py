@@ -46,7 +46,8 @@ def transition_arrays(dataset: Any, what: str) -> dict[str, np.ndarray]:
         (N, obs_dim), terminations (N,) bool.
 
     Raises:
-        ValueError: a missing key (named), a non-flat observation or action, mismatched lengths.
+        ValueError: a missing key (named), a non-flat observation or action, mismatched lengths,
+            a NaN or inf (key and first row named).
     """
     if isinstance(dataset, Mapping):
         missing = [k for k in TRANSITION_KEYS if k not in dataset]
@@ -80,6 +81,14 @@ def transition_arrays(dataset: Any, what: str) -> dict[str, np.ndarray]:
             f"{arrays['next_observations'].shape} differ in shape."
         )
     out = {k: arrays[k].astype(np.float64) for k in TRANSITION_KEYS[:4]}
+    for key, values in out.items():
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            raise ValueError(
+                f"{what}: {key} has {int(bad.sum())} non-finite values (NaN or inf), the first "
+                f"in row {row}; drop or repair those transitions before training."
+            )
     out["terminations"] = arrays["terminations"].astype(bool)
     return out
 

@@ -144,6 +144,10 @@ def test_bad_dataset_and_config_type_are_named(bandit_data):
         IQL(bandit_data, {"beta": 3.0})
     with pytest.raises(ValueError, match="steps"):
         IQL(bandit_data, IQLConfig(**SMALL)).fit(0)
+    nan = _two_arm_data()
+    nan["rewards"][3] = np.nan
+    with pytest.raises(ValueError, match=r"rewards has 1 non-finite values .* in row 3"):
+        IQL(nan)
 
 
 def test_same_seed_same_numbers_across_processes():
