@@ -30,10 +30,11 @@ from rlcore.diffusion_policy.offline import (
     adam,
     check_gamma,
     check_tau,
-    critic_ensemble,
     env_unit_io,
     expectile_weights,
     iql_critic_losses,
+    iql_critics,
+    joint_step,
 )
 from rlcore.diffusion_policy.propose_and_rank import ProposeAndRank, Reduction
 from rlcore.registry import export
@@ -109,11 +110,9 @@ class IDQL(OfflineCheckpoint):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.actor = ActionModel(obs_dim, action_dim, config.actor)
-        self.q = critic_ensemble(
-            obs_dim + action_dim, config.critics, config.hidden, config.depth, seed=seed + 1
+        self.q, self.v, self.q_target = iql_critics(
+            obs_dim, action_dim, config.critics, config.hidden, config.depth, seed
         )
-        self.v = critic_ensemble(obs_dim, 1, config.hidden, config.depth, seed=seed + 2)
-        self.q_target = self.q.target_copy()
         # One fused Adam over V, Q and the actor: their losses touch disjoint parameters, so
         # one backward of their sum and one step give each parameter exactly the gradient and
         # the Adam update of its own loss (parameters without a gradient, the actor's in
@@ -158,15 +157,8 @@ class IDQL(OfflineCheckpoint):
         # Behaviour model: the generative loss.
         if actor:
             losses["actor"] = self.actor.loss(batch[0], batch[1], self._train_generator)
-        # Disjoint parameters: the sum's gradient is each loss's own (see __init__).
-        stacked = torch.stack(list(losses.values()))
-        self.optimizer.zero_grad(set_to_none=True)
-        stacked.sum().backward()
-        self.optimizer.step()
-        self.q_target.polyak_update_(self.q, c.polyak)
         self.trained_steps += 1
-        values = stacked.detach().tolist()  # one read of the losses
-        return {f"train/{name}_loss": v for name, v in zip(losses, values)}
+        return joint_step(self.optimizer, losses, self.q, self.q_target, c.polyak)
 
     def fit(self, steps: int) -> list[dict[str, float]]:
         """``steps`` gradient steps of critics and behaviour model; returns the losses."""

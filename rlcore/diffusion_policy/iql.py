@@ -28,8 +28,9 @@ from rlcore.diffusion_policy.offline import (
     adam,
     check_gamma,
     check_tau,
-    critic_ensemble,
     iql_critic_losses,
+    iql_critics,
+    joint_step,
 )
 from rlcore.ensemble.members import Ensemble
 from rlcore.registry import export
@@ -134,11 +135,9 @@ class IQL(OfflineCheckpoint):
         self._remember(dataset, "agents.iql", seed)
         obs_dim, action_dim = self.data.s_tm1.shape[1], self.data.a_tm1.shape[1]
         self.actor = GaussianActor(obs_dim, action_dim, config.hidden, config.depth, seed=seed)
-        self.q = critic_ensemble(
-            obs_dim + action_dim, config.critics, config.hidden, config.depth, seed=seed + 1
+        self.q, self.v, self.q_target = iql_critics(
+            obs_dim, action_dim, config.critics, config.hidden, config.depth, seed
         )
-        self.v = critic_ensemble(obs_dim, 1, config.hidden, config.depth, seed=seed + 2)
-        self.q_target = self.q.target_copy()
         # V, Q and the actor touch disjoint parameters (the actor's weights see only the
         # advantage, which has no graph): one backward of the summed losses and one fused Adam
         # give each network its own loss's update, as in IDQL.
@@ -174,14 +173,9 @@ class IQL(OfflineCheckpoint):
         )
         log_prob = self.actor.log_prob(batch[0], batch[1])
         actor_loss = advantage_weighted_loss(log_prob, advantage, c.beta, c.max_weight)
-        stacked = torch.stack([v_loss, q_loss, actor_loss])
-        self.optimizer.zero_grad(set_to_none=True)
-        stacked.sum().backward()
-        self.optimizer.step()
-        self.q_target.polyak_update_(self.q, c.polyak)
         self.trained_steps += 1
-        v, q, pi = stacked.detach().tolist()  # one read of the losses
-        return {"train/v_loss": v, "train/q_loss": q, "train/actor_loss": pi}
+        losses = {"v": v_loss, "q": q_loss, "actor": actor_loss}
+        return joint_step(self.optimizer, losses, self.q, self.q_target, c.polyak)
 
     def fit(self, steps: int) -> list[dict[str, float]]:
         """``steps`` gradient steps; returns the losses of each."""

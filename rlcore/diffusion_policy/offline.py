@@ -263,6 +263,38 @@ def td_target(r_t: Tensor, d_t: Tensor, gamma: float, v_t: Tensor) -> Tensor:
     return r_t + gamma * (1.0 - d_t) * v_t.detach()
 
 
+def iql_critics(
+    obs_dim: int, action_dim: int, members: int, hidden: int, depth: int, seed: int
+) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """IQL's critics: Q (``members`` of (s, a); seed + 1), V (one, of s; seed + 2) and Q's
+    target copy Q'."""
+    q = critic_ensemble(obs_dim + action_dim, members, hidden, depth, seed=seed + 1)
+    v = critic_ensemble(obs_dim, 1, hidden, depth, seed=seed + 2)
+    return q, v, q.target_copy()
+
+
+def joint_step(
+    optimizer: torch.optim.Optimizer,
+    losses: dict[str, Tensor],
+    q: nn.Module,
+    q_target: nn.Module,
+    polyak: float,
+) -> dict[str, float]:
+    """One backward of the summed losses, one optimizer step, the Polyak update of Q', and one
+    read of the losses (``{"train/<name>_loss": value}``).
+
+    For losses of disjoint parameters (IQL's and IDQL's V, Q and actor) the sum's gradient is
+    each loss's own, so one fused Adam over all parameters is exactly one optimizer per network.
+    """
+    stacked = torch.stack(list(losses.values()))
+    optimizer.zero_grad(set_to_none=True)
+    stacked.sum().backward()
+    optimizer.step()
+    q_target.polyak_update_(q, polyak)
+    values = stacked.detach().tolist()  # one host read
+    return {f"train/{name}_loss": value for name, value in zip(losses, values)}
+
+
 def iql_critic_losses(
     q: nn.Module,
     v: nn.Module,
