@@ -6,6 +6,8 @@ Per minibatch (normalised actions in [-1, 1]):
 
     critic:  L_Q = sum_j E[(Q_j(s, a) - y)^2],  y = r + gamma (1 - d) min_j Q'_j(s', a'),
              a' ~ pi'(. | s') from the EMA (target) actor                 (Wang et al., eq. 4)
+             (``backup_samples`` = n > 1: y = r + gamma (1 - d) min_j max_i Q'_j(s', a'_i) over
+             n draws a'_i, the "max Q backup" of their AntMaze runs, after Kumar et al. 2020)
     actor:   L_pi = L_BC(theta) - alpha E[Q(s, a_pi)],  alpha = eta / E|Q(s, a_pi)|  (eq. 3;
              the normalisation of their code), with a_pi the K-step reverse chain run with
              gradients (the short VP schedule, K = 5), and Q = min_j Q_j.
@@ -75,6 +77,12 @@ class DiffusionQLConfig:
             diffusion BC model, 3 steps reproduced the chain's four mode weights (within 0.03)
             while 2 steps (one DDIM jump) moved up to 0.23 of the mass between modes. The
             sampler must be able to take them: 1 <= steps <= K (DPM-Solver++: 2 <= steps <= K).
+        backup_samples: next actions a'_i drawn per s' for the critic target; 1 (default, the
+            paper's locomotion setting): y uses the one draw; n > 1: each target critic takes
+            the max over the n draws, then the min over critics (Wang et al.'s ``max_q_backup``,
+            n = 10, on the sparse-reward AntMaze tasks: the value of a goal spreads back faster).
+        n_candidates: actions drawn per state when acting, ranked by the critics (1: the
+            actor's own sample; Wang et al. evaluate with 50).
     """
 
     eta: float = 1.0
@@ -82,6 +90,7 @@ class DiffusionQLConfig:
     action_approx: Literal["chain", "edp"] = "chain"
     target_sampler: Literal["ddpm", "ddim", "dpm_solver_pp"] | None = None
     target_steps: int | None = None
+    backup_samples: int = 1
     n_candidates: int = 1
     critics: int = 2
     hidden: int = 256
@@ -96,6 +105,9 @@ class DiffusionQLConfig:
         check_range("eta", self.eta, 0.0, hint="the Q weight; 0 is behaviour cloning.")
         check_gamma(self.gamma)
         check_choice("action_approx", self.action_approx, ("chain", "edp"))
+        check_int(
+            "backup_samples", self.backup_samples, 1, hint="1 = one next action; 10 = max Q backup."
+        )
         check_int("n_candidates", self.n_candidates, 1)
         check_int("critics", self.critics, 1)
         check_range("lr", self.lr, 0.0, low_open=True)
@@ -140,6 +152,20 @@ def edp_loss_and_action(
     """
     bc_loss, x0_hat = actor.loss_and_x0_hat(s, a0, generator)
     return bc_loss, x0_hat.clamp(-1.0, 1.0)
+
+
+def backup_value(critics: torch.nn.Module, s: Tensor, a: Tensor) -> Tensor:
+    """min_j max_i Q_j(s, a_i): the critic target's value of n next actions per state.
+
+    Shapes: s (B, obs_dim), a (B, n, action_dim) -> (B,). With n = 1 it is min_j Q_j(s, a);
+    with n > 1 it is Wang et al.'s max Q backup (each critic's max over the draws, then the
+    min over critics). ``critics`` maps (s, a) to (M, B', 1).
+    """
+    n = a.shape[1]
+    if n == 1:
+        return critics(s, a[:, 0])[..., 0].amin(dim=0)
+    q = critics(s.repeat_interleave(n, dim=0), a.flatten(0, 1))[..., 0]  # (M, B n)
+    return q.unflatten(1, (-1, n)).amax(dim=2).amin(dim=0)
 
 
 @export("agents.diffusion_ql")
@@ -217,10 +243,11 @@ class DiffusionQL(OfflineCheckpoint):
         c, g = self.config, self._train_generator
         sampler, steps = self._target
         s_tm1, a_tm1, r_t, s_t, d_t = self.data.batch(c.batch_size, g)
-        # 1. Critics: TD regression on the EMA actor's next action and the target minimum.
+        # 1. Critics: TD regression on the EMA actor's next action(s) and the target minimum.
         with torch.no_grad():
-            a_t = self.ema.averaged.sample(s_t, 1, g, sampler=sampler, steps=steps)[:, 0]
-            y = td_target(r_t, d_t, c.gamma, self._q_min(self.q_target, s_t, a_t))
+            n = c.backup_samples
+            a_t = self.ema.averaged.sample(s_t, n, g, sampler=sampler, steps=steps)  # (B, n, A)
+            y = td_target(r_t, d_t, c.gamma, backup_value(self.q_target, s_t, a_t))
         q_loss = ((self.q(s_tm1, a_tm1)[..., 0] - y) ** 2).mean(dim=1).sum()  # sum: members
         self.q_optimizer.zero_grad(set_to_none=True)
         q_loss.backward()

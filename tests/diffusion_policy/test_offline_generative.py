@@ -9,6 +9,7 @@ import rlcore.data
 from rlcore.diffusion_policy.diffusion_ql import (
     DiffusionQL,
     DiffusionQLConfig,
+    backup_value,
     edp_loss_and_action,
 )
 from rlcore.diffusion_policy.idql import IDQL, IDQLConfig
@@ -278,6 +279,37 @@ def test_target_sampler_options_and_bad_steps():
         DiffusionQLConfig(target_steps=0)
     with pytest.raises(ValueError, match="target_sampler"):
         DiffusionQLConfig(target_sampler="euler")
+
+
+def test_max_q_backup_is_the_min_over_critics_of_each_critics_max():
+    from rlcore.diffusion_policy.offline import critic_ensemble
+
+    critics = critic_ensemble(3 + 2, 3, hidden=16, depth=2, seed=4).requires_grad_(False)
+    g = torch.Generator().manual_seed(0)
+    s, a = torch.randn(6, 3, generator=g), torch.randn(6, 4, 2, generator=g)
+    got = backup_value(critics, s, a)
+    want = torch.empty(6)
+    for b in range(6):  # naive: every critic on every draw, one (state, action) at a time
+        per_critic = [
+            max(float(critics(s[b : b + 1], a[b, i : i + 1])[j, 0, 0]) for i in range(4))
+            for j in range(3)
+        ]
+        want[b] = min(per_critic)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    one = backup_value(critics, s, a[:, :1])
+    torch.testing.assert_close(one, critics(s, a[:, 0])[..., 0].min(dim=0).values)
+    assert (got >= backup_value(critics, s, a[:, 1:2]) - 1e-6).all()  # a max over more draws
+
+
+def test_max_q_backup_trains_deterministically_and_one_draw_is_the_default(bandit_data):
+    default = _dql(bandit_data, gamma=0.9).fit(3)
+    one = _dql(bandit_data, gamma=0.9, backup_samples=1).fit(3)
+    assert default == one
+    runs = [_dql(bandit_data, gamma=0.9, backup_samples=4).fit(3) for _ in range(2)]
+    assert runs[0] == runs[1]
+    assert runs[0][-1]["train/critic_loss"] != default[-1]["train/critic_loss"]
+    with pytest.raises(ValueError, match=r"backup_samples.*max Q backup"):
+        DiffusionQLConfig(backup_samples=0)
 
 
 def test_edp_training_is_deterministic_with_the_dpm_solver_target(bandit_data):
