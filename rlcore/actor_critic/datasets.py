@@ -126,7 +126,6 @@ def pendulum_tiers(
     import gymnasium as gym
 
     from rlcore.actor_critic.agent import SAC
-    from rlcore.data import collect
     from rlcore.loop import run
 
     check_int("steps", steps, 200, hint="At least one 200-step Pendulum episode.")
@@ -152,15 +151,10 @@ def pendulum_tiers(
     )
     paths = {"random": out / "random.npz", "expert": out / "expert.npz"}
     r_random, r_expert = _mean_return(random_ds), _mean_return(expert_ds)
-    # medium: the snapshot whose own evaluation scores closest to 100/3
     scores = [float(normalized_score(r, r_random, r_expert)) for r in snapshot_returns]
-    best = int(np.argmin(np.abs(np.asarray(scores) - 100.0 / 3.0)))
-    step, ret, weights = snapshots.items[best]
-    probe.actor.load_state_dict(weights)
-    medium_ds = collect(
-        ENV_ID, episodes, out / "medium.npz", seed + 3, policy=_SampledPolicy(probe)
-    )
+    best, medium_ds = _medium_tier(probe, snapshots.items, scores, episodes, out, seed)
     paths["medium"] = out / "medium.npz"
+    step, ret, _ = snapshots.items[best]
     # 4. medium-replay: the replay buffer's first `step` transitions, in 200-step episodes
     ends_at = [s for s, _, _ in snapshots.items if s <= step]
     replay_ds = _replay_dataset(agent, np.diff(np.r_[0, ends_at]).astype(np.int64))
@@ -191,6 +185,20 @@ def pendulum_tiers(
     paths["info"] = out / "tiers.json"
     paths["info"].write_text(json.dumps(info, indent=1))
     return paths
+
+
+def _medium_tier(
+    probe: Any, items: list, scores: list[float], episodes: int, out: Path, seed: int
+) -> tuple[int, Any]:
+    """(index, dataset): the snapshot whose own evaluation scores closest to 100/3, and the
+    ``episodes`` of its stochastic policy written to ``out/medium.npz``."""
+    from rlcore.data import collect
+
+    best = int(np.argmin(np.abs(np.asarray(scores) - 100.0 / 3.0)))
+    probe.actor.load_state_dict(items[best][2])
+    return best, collect(
+        ENV_ID, episodes, out / "medium.npz", seed + 3, policy=_SampledPolicy(probe)
+    )
 
 
 def _reference_tiers(

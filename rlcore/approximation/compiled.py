@@ -303,6 +303,20 @@ def _car_kernel(
     return method, kernel, settings
 
 
+def _run_outputs(runs: int, episodes: int, width: int, snapshot_episodes: Sequence[int]) -> tuple:
+    """The arrays a compiled control kernel fills: (snapshot episodes, w, lengths, returns,
+    capped, snapshots), zeroed."""
+    snap = np.array(sorted({int(e) for e in snapshot_episodes if 1 <= e <= episodes}), np.int64)
+    return (
+        snap,
+        np.zeros((runs, width)),
+        np.zeros((runs, episodes), dtype=np.int64),
+        np.zeros((runs, episodes)),
+        np.zeros((runs, episodes), dtype=bool),
+        np.zeros((snap.size, runs, width)),
+    )
+
+
 def run_mountain_car_sarsa(
     coder: TileCoding,
     *,
@@ -348,13 +362,10 @@ def run_mountain_car_sarsa(
     )
     alpha_r = _per_run("alpha", alpha, R, 0.0, 1.0, True)
     eps_r = _per_run("epsilon", epsilon, R, 0.0, 1.0, False)
-    snap = np.array(sorted({int(e) for e in snapshot_episodes if 1 <= e <= E}), dtype=np.int64)
     n_state = coder.n_features
-    w = np.zeros((R, 3 * n_state))
-    lengths = np.zeros((R, E), dtype=np.int64)
-    returns = np.zeros((R, E))
-    capped = np.zeros((R, E), dtype=bool)
-    snapshots = np.zeros((snap.size, R, 3 * n_state))
+    snap, w, lengths, returns, capped, snapshots = _run_outputs(
+        R, E, 3 * n_state, snapshot_episodes
+    )
     common = (
         coder.box._lo.astype(np.float64), coder.box._hi.astype(np.float64),
         np.asarray(coder.tiles_per_dim, dtype=np.float64), coder._offsets.astype(np.float64),
