@@ -211,6 +211,7 @@ MAZE_METHODS = (
     "diffuser",
     "diffuser_guided",
     "diffuser_track",
+    "diffuser_track_guided",
     "decision_diffuser",
     "decision_diffuser_track",
     "idql",
@@ -367,6 +368,9 @@ def _maze_agents(data, cfg, track_cfg, goal, seed, steps, d3rlpy_python):
         ).fit(),
         "diffuser_track": lambda: Diffuser(
             data, track_cfg, goal=goal, controller=TRACKER, seed=seed
+        ).fit(),
+        "diffuser_track_guided": lambda: Diffuser(  # + return guidance (Janner et al.'s s = 0.1)
+            data, track_cfg, goal=goal, controller=TRACKER, guidance_scale=0.1, seed=seed
         ).fit(),
         "decision_diffuser": lambda: _dd(data, cfg, goal, seed),
         "decision_diffuser_track": lambda: _dd(data, track_cfg, goal, seed, TRACKER),
