@@ -149,16 +149,16 @@ def pendulum_tiers(
     random_ds, expert_ds = _reference_tiers(
         env, probe, snapshots.items[expert_index][2], episodes, out, seed, train_steps
     )
-    paths = {"random": out / "random.npz", "expert": out / "expert.npz"}
     r_random, r_expert = _mean_return(random_ds), _mean_return(expert_ds)
     scores = [float(normalized_score(r, r_random, r_expert)) for r in snapshot_returns]
     best, medium_ds = _medium_tier(probe, snapshots.items, scores, episodes, out, seed)
-    paths["medium"] = out / "medium.npz"
     step, ret, _ = snapshots.items[best]
     # 4. medium-replay: the replay buffer's first `step` transitions, in 200-step episodes
     ends_at = [s for s, _, _ in snapshots.items if s <= step]
     replay_ds = _replay_dataset(agent, np.diff(np.r_[0, ends_at]).astype(np.int64))
-    paths["medium-replay"] = replay_ds.save(out / "medium-replay.npz")
+    replay_ds.save(out / "medium-replay.npz")
+    tiers = {"random": random_ds, "medium": medium_ds, "expert": expert_ds}
+    tiers["medium-replay"] = replay_ds
     info = {
         "env_id": ENV_ID,
         "seed": seed,
@@ -170,18 +170,10 @@ def pendulum_tiers(
         "snapshot_scores": scores,
         "random_return": r_random,
         "expert_return": r_expert,
-        "tiers": _tier_summary(
-            {
-                "random": random_ds,
-                "medium": medium_ds,
-                "expert": expert_ds,
-                "medium-replay": replay_ds,
-            },
-            r_random,
-            r_expert,
-        ),
+        "tiers": _tier_summary(tiers, r_random, r_expert),
         "training_returns": [float(r) for r in history.returns],
     }
+    paths = {name: out / f"{name}.npz" for name in tiers}
     paths["info"] = out / "tiers.json"
     paths["info"].write_text(json.dumps(info, indent=1))
     return paths

@@ -303,7 +303,7 @@ def _car_kernel(
     return method, kernel, settings
 
 
-def _run_outputs(runs: int, episodes: int, width: int, snapshot_episodes: Sequence[int]) -> tuple:
+def _outputs(runs: int, episodes: int, width: int, snapshot_episodes: Sequence[int]) -> tuple:
     """The arrays a compiled control kernel fills: (snapshot episodes, w, lengths, returns,
     capped, snapshots), zeroed."""
     snap = np.array(sorted({int(e) for e in snapshot_episodes if 1 <= e <= episodes}), np.int64)
@@ -363,9 +363,7 @@ def run_mountain_car_sarsa(
     alpha_r = _per_run("alpha", alpha, R, 0.0, 1.0, True)
     eps_r = _per_run("epsilon", epsilon, R, 0.0, 1.0, False)
     n_state = coder.n_features
-    snap, w, lengths, returns, capped, snapshots = _run_outputs(
-        R, E, 3 * n_state, snapshot_episodes
-    )
+    snap, w, lengths, returns, capped, snapshots = _outputs(R, E, 3 * n_state, snapshot_episodes)
     common = (
         coder.box._lo.astype(np.float64), coder.box._hi.astype(np.float64),
         np.asarray(coder.tiles_per_dim, dtype=np.float64), coder._offsets.astype(np.float64),
