@@ -162,8 +162,6 @@ def backup_value(critics: torch.nn.Module, s: Tensor, a: Tensor) -> Tensor:
     min over critics). ``critics`` maps (s, a) to (M, B', 1).
     """
     n = a.shape[1]
-    if n == 1:
-        return critics(s, a[:, 0])[..., 0].amin(dim=0)
     q = critics(s.repeat_interleave(n, dim=0), a.flatten(0, 1))[..., 0]  # (M, B n)
     return q.unflatten(1, (-1, n)).amax(dim=2).amin(dim=0)
 
