@@ -219,6 +219,7 @@ MAZE_METHODS = (
     "iql",
     "diffusion_ql",
     "diffusion_ql_edp",
+    "diffusion_ql_edp_ln",
     "gaussian_bc",
     "d3rlpy_iql",
     "d3rlpy_td3bc",
@@ -384,6 +385,14 @@ def _maze_agents(data, cfg, track_cfg, goal, seed, steps, d3rlpy_python):
         ),
         "diffusion_ql_edp": lambda: _fitted(
             DiffusionQL(data, DiffusionQLConfig(actor=actor, action_approx="edp"), seed=seed),
+            steps,
+        ),
+        "diffusion_ql_edp_ln": lambda: _fitted(  # + layer-normalised critics
+            DiffusionQL(
+                data,
+                DiffusionQLConfig(actor=actor, action_approx="edp", critic_layer_norm=True),
+                seed=seed,
+            ),
             steps,
         ),
         "gaussian_bc": lambda: _bc(data, seed, steps),

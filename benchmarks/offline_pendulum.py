@@ -44,6 +44,10 @@ ALGOS = {
     "bc": ("agents.sac", {}),
     "sac_n": ("agents.sac_n", {}),
     "edac": ("agents.edac", {}),
+    # the same agents with layer-normalised critics (``critic_layer_norm``), which keeps them from
+    # extrapolating to unseen actions on one policy's data
+    "sac_n_ln": ("agents.sac_n", {"critic_layer_norm": True}),
+    "edac_ln": ("agents.edac", {"critic_layer_norm": True}),
 }
 # The offline agents of rlcore.diffusion_policy, built from the dataset and acting themselves, at
 # their defaults: IQL (Gaussian actor by advantage-weighted regression, d3rlpy IQL's settings),

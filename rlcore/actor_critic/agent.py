@@ -169,6 +169,7 @@ class _SoftActorCritic:
             obs_dim + self.action_dim,
             1,
             cfg.hidden,
+            layer_norm=cfg.critic_layer_norm,
             backend=cfg.backend,
             seed=init_seed + 1,
         )  # Q_k(s, a) -> (N, B, 1); members differ at initialisation

@@ -48,6 +48,9 @@ class ActorCriticConfig:
         gamma: discount in [0, 1].
         tau: Polyak step of the target critics, in (0, 1].
         hidden: hidden layer sizes of the actor and of every critic.
+        critic_layer_norm: layer normalisation after each hidden layer of every critic (Ball et
+            al. 2023's RLPD; Yue et al. 2023: it bounds how far a critic extrapolates to unseen
+            actions, the failure of offline SAC-N on one policy's data).
         ent_coef: "auto" (learnt, Haarnoja et al. 2018b section 5) or a fixed alpha > 0.
         ent_coef_init: the initial alpha when learnt.
         target_entropy: the entropy target; None: -|A|.
@@ -81,6 +84,7 @@ class ActorCriticConfig:
     gamma: float = 0.99
     tau: float = 0.005
     hidden: tuple[int, ...] = (256, 256)
+    critic_layer_norm: bool = False
     ent_coef: float | str = "auto"
     ent_coef_init: float = 1.0
     target_entropy: float | None = None
@@ -127,6 +131,10 @@ class ActorCriticConfig:
         if isinstance(self.hidden, str) or not isinstance(self.hidden, (tuple, list)):
             raise TypeError(f"hidden must be a sequence of layer sizes, got {self.hidden!r}.")
         object.__setattr__(self, "hidden", tuple(check_int("hidden", h, 1) for h in self.hidden))
+        if not isinstance(self.critic_layer_norm, bool):
+            raise TypeError(
+                f"critic_layer_norm must be True or False, got {self.critic_layer_norm!r}."
+            )
         if isinstance(self.ent_coef, str):
             check_choice("ent_coef", self.ent_coef, ("auto",))
         else:

@@ -83,6 +83,8 @@ class DiffusionQLConfig:
             n = 10, on the sparse-reward AntMaze tasks: the value of a goal spreads back faster).
         n_candidates: actions drawn per state when acting, ranked by the critics (1: the
             actor's own sample; Wang et al. evaluate with 50).
+        critic_layer_norm: layer normalisation in every hidden layer of the critics (not in
+            Wang et al.; it limits the critics' extrapolation to actions the data lacks).
     """
 
     eta: float = 1.0
@@ -92,6 +94,7 @@ class DiffusionQLConfig:
     target_steps: int | None = None
     backup_samples: int = 1
     n_candidates: int = 1
+    critic_layer_norm: bool = False
     critics: int = 2
     hidden: int = 256
     depth: int = 2
@@ -109,6 +112,10 @@ class DiffusionQLConfig:
             "backup_samples", self.backup_samples, 1, hint="1 = one next action; 10 = max Q backup."
         )
         check_int("n_candidates", self.n_candidates, 1)
+        if not isinstance(self.critic_layer_norm, bool):
+            raise TypeError(
+                f"critic_layer_norm must be True or False, got {self.critic_layer_norm!r}."
+            )
         check_int("critics", self.critics, 1)
         check_range("lr", self.lr, 0.0, low_open=True)
         check_int("batch_size", self.batch_size, 1)
@@ -195,7 +202,12 @@ class DiffusionQL(OfflineCheckpoint):
             self.actor = ActionModel(obs_dim, action_dim, config.actor)
         self.ema = EMA(self.actor, decay=config.ema_decay)
         self.q = critic_ensemble(
-            obs_dim + action_dim, config.critics, config.hidden, config.depth, seed=seed + 1
+            obs_dim + action_dim,
+            config.critics,
+            config.hidden,
+            config.depth,
+            seed=seed + 1,
+            layer_norm=config.critic_layer_norm,
         )
         self.q_target = self.q.target_copy()
         self.actor_optimizer = adam(self.actor.parameters(), config.lr)

@@ -232,14 +232,30 @@ class ActionModel(nn.Module):
 
 
 # ---------------------------------------------------------------------------- critics
-def critic_ensemble(n_in: int, members: int, hidden: int = 256, depth: int = 2, seed: int = 0):
+def critic_ensemble(
+    n_in: int,
+    members: int,
+    hidden: int = 256,
+    depth: int = 2,
+    seed: int = 0,
+    layer_norm: bool = False,
+):
     """M critics as one ``networks.ensemble`` (stacked members): ``(B, n_in)`` -> ``(M, B, 1)``.
 
     Q(s, a) takes n_in = obs_dim + action_dim (call it with (s, a)); V(s) takes obs_dim.
+    ``layer_norm`` normalises each hidden layer (``Ensemble(layer_norm=True)``).
     """
     from rlcore.ensemble.members import Ensemble
 
-    return Ensemble(members, n_in, 1, hidden=(hidden,) * depth, activation="relu", seed=seed)
+    return Ensemble(
+        members,
+        n_in,
+        1,
+        hidden=(hidden,) * depth,
+        activation="relu",
+        layer_norm=layer_norm,
+        seed=seed,
+    )
 
 
 def expectile_loss(diff: Tensor, tau: float) -> Tensor:

@@ -291,6 +291,37 @@ def test_resume_equals_the_uninterrupted_run_bit_for_bit(name, tmp_path):
     assert float(second.log_alpha.detach()) == float(reference.log_alpha.detach())
 
 
+def test_layer_normalised_critics_match_a_naive_mlp_and_survive_save_load(tmp_path):
+    """critic_layer_norm=True: each critic is Linear -> LayerNorm (learnt gain, shift) -> ReLU per
+    hidden layer, checked against a per-member loop written here with torch.nn.functional; the
+    flag travels through save / rlcore.load; a non-bool is refused."""
+    import torch.nn.functional as F
+
+    agent = SACN((OBS, ACT), seed=0, n_critics=3, critic_layer_norm=True, **SMALL)
+    _returns(agent, 60)  # a few updates so that the LayerNorm gains and shifts move off 1 and 0
+    p = dict(agent.critics.named_parameters())
+    assert not torch.allclose(p["ln_w0"], torch.ones_like(p["ln_w0"]))
+    obs, act = np.random.default_rng(0).normal(size=(7, 3)), np.random.default_rng(1).uniform(
+        -2, 2, size=(7, 1)
+    )
+    x = torch.from_numpy(np.concatenate([obs, act / 2.0], axis=1)).float()
+    naive = []
+    for k in range(3):
+        h = x
+        for layer in range(2):
+            h = h @ p[f"w{layer}"][k] + p[f"b{layer}"][k]
+            h = F.relu(F.layer_norm(h, (16,)) * p[f"ln_w{layer}"][k] + p[f"ln_b{layer}"][k])
+        naive.append((h @ p["w2"][k] + p["b2"][k]).squeeze(-1))
+    expected = torch.stack(naive).detach().numpy()
+    np.testing.assert_allclose(agent.q_values(obs, act), expected, rtol=1e-5, atol=1e-5)
+    agent.save(tmp_path / "ckpt")
+    loaded = rlcore.load(tmp_path / "ckpt")
+    assert loaded.config.critic_layer_norm is True
+    np.testing.assert_array_equal(loaded.q_values(obs, act), agent.q_values(obs, act))
+    with pytest.raises(TypeError, match="critic_layer_norm must be True or False"):
+        SACN((OBS, ACT), critic_layer_norm="yes")
+
+
 def test_redq_target_evaluates_only_the_drawn_subset():
     """The subset-only target (M < N) equals min over SubsetMin of all N target critics, with the
     same draws from the same stream (so the replay and subset streams are unchanged)."""

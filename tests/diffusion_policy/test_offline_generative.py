@@ -312,6 +312,26 @@ def test_max_q_backup_trains_deterministically_and_one_draw_is_the_default(bandi
         DiffusionQLConfig(backup_samples=0)
 
 
+def test_layer_normalised_critics_are_normalised_and_travel_through_save(bandit_data, tmp_path):
+    """critic_layer_norm=True: scaling a member's first affine map by c > 0 leaves its Q
+    unchanged (LayerNorm removes the scale; without it Q changes), and the flag is saved."""
+    agent = _dql(bandit_data, critic_layer_norm=True)
+    plain = _dql(bandit_data)
+    s, a = torch.randn(9, 1), torch.rand(9, 2) * 2 - 1
+    for model, invariant in ((agent, True), (plain, False)):
+        before = model.q(s, a).detach().clone()
+        with torch.no_grad():
+            for name in ("w0", "b0"):
+                dict(model.q.named_parameters())[name][0].mul_(3.0)
+        after = model.q(s, a).detach()
+        assert torch.allclose(after[0], before[0], atol=1e-4) is invariant
+        torch.testing.assert_close(after[1:], before[1:])  # the other member is untouched
+    agent.save(tmp_path / "ckpt")
+    assert rlcore.load(tmp_path / "ckpt").config.critic_layer_norm is True
+    with pytest.raises(TypeError, match="critic_layer_norm must be True or False"):
+        DiffusionQLConfig(critic_layer_norm=1)
+
+
 def test_edp_training_is_deterministic_with_the_dpm_solver_target(bandit_data):
     runs = []
     for _ in range(2):
