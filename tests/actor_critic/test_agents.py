@@ -301,8 +301,9 @@ def test_layer_normalised_critics_match_a_naive_mlp_and_survive_save_load(tmp_pa
     _returns(agent, 60)  # a few updates so that the LayerNorm gains and shifts move off 1 and 0
     p = dict(agent.critics.named_parameters())
     assert not torch.allclose(p["ln_w0"], torch.ones_like(p["ln_w0"]))
-    obs, act = np.random.default_rng(0).normal(size=(7, 3)), np.random.default_rng(1).uniform(
-        -2, 2, size=(7, 1)
+    obs, act = (
+        np.random.default_rng(0).normal(size=(7, 3)),
+        np.random.default_rng(1).uniform(-2, 2, size=(7, 1)),
     )
     x = torch.from_numpy(np.concatenate([obs, act / 2.0], axis=1)).float()
     naive = []
