@@ -5,7 +5,7 @@ with EDP) against behaviour cloning and d3rlpy 2.8.1's CQL and IQL, and EDAC's e
     .venv/bin/rlcore data pendulum-tiers --out out/pendulum          # the datasets first
     make d3rlpy-venv                                                   # d3rlpy's own venv
     .venv/bin/python benchmarks/offline_pendulum.py --data out/pendulum --out out/offline \
-        [--algos bc sac_n edac iql idql diffusion_ql_edp d3rlpy_cql d3rlpy_iql] [--d3rlpy-python .venv-d3rlpy/bin/python] \
+        [--algos bc sac_n edac sac_n_no_ln edac_no_ln iql idql diffusion_ql_edp d3rlpy_cql d3rlpy_iql] [--d3rlpy-python .venv-d3rlpy/bin/python] \
         [--tiers medium expert] [--gradient-steps 10000] [--seeds 5]
     .venv/bin/python benchmarks/offline_pendulum.py --data out/pendulum --out out/sweep --sweep \
         [--sizes 2 5 10 20] [--gradient-steps 200]
@@ -44,10 +44,9 @@ ALGOS = {
     "bc": ("agents.sac", {}),
     "sac_n": ("agents.sac_n", {}),
     "edac": ("agents.edac", {}),
-    # the same agents with layer-normalised critics (``critic_layer_norm``), which keeps them from
-    # extrapolating to unseen actions on one policy's data
-    "sac_n_ln": ("agents.sac_n", {"critic_layer_norm": True}),
-    "edac_ln": ("agents.edac", {"critic_layer_norm": True}),
+    # the papers' critics, without the layer normalisation that is SAC-N's and EDAC's default here
+    "sac_n_no_ln": ("agents.sac_n", {"critic_layer_norm": False}),
+    "edac_no_ln": ("agents.edac", {"critic_layer_norm": False}),
 }
 # The offline agents of rlcore.diffusion_policy, built from the dataset and acting themselves, at
 # their defaults: IQL (Gaussian actor by advantage-weighted regression, d3rlpy IQL's settings),

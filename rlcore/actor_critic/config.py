@@ -13,7 +13,9 @@ agents.edac 10          (all)        min              1.0   1    100
 
 SAC's defaults are SB3's (lr 3e-4 would be SB3's; Pendulum-v1 learns faster with 1e-3, the
 rl-baselines3-zoo value, which is used here: see ``learning_rate``), REDQ's are Chen et al.
-(2021), Table 1; SAC-N / EDAC follow An et al. (2021) with a small N for a CPU.
+(2021), Table 1; SAC-N / EDAC follow An et al. (2021) with a small N for a CPU and with
+layer-normalised critics (``critic_layer_norm=True``, which the paper has not: offline on one
+policy's data the paper's critics extrapolate and the policy collapses; pass False for theirs).
 """
 
 from __future__ import annotations
@@ -182,6 +184,8 @@ DEFAULTS: dict[str, ActorCriticConfig] = {
         learning_starts=5000,
         learning_rate=3e-4,
     ),
-    "agents.sac_n": ActorCriticConfig(n_critics=10),
-    "agents.edac": ActorCriticConfig(n_critics=10, eta=1.0),
+    # layer-normalised critics: not in An et al. (2021); without them both collapse on one
+    # policy's data within 10k steps here (README, actor-critic section); False is the paper's
+    "agents.sac_n": ActorCriticConfig(n_critics=10, critic_layer_norm=True),
+    "agents.edac": ActorCriticConfig(n_critics=10, eta=1.0, critic_layer_norm=True),
 }

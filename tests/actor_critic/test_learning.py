@@ -1,5 +1,5 @@
-"""Learning tests (slow): SAC's defaults learn Pendulum-v1; offline SAC-N beats behaviour cloning
-on the medium tier."""
+"""Learning tests (slow): SAC's defaults learn Pendulum-v1; offline SAC-N with layer-normalised
+critics beats behaviour cloning on the medium tier (the paper's SAC-N, without, does not)."""
 
 import gymnasium as gym
 import numpy as np
@@ -23,9 +23,10 @@ def test_sac_defaults_learn_pendulum():
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="found failing on 2026-12-07 (SAC-N -0.3 vs BC 53.0): on one policy's data SAC-N rises "
-    "and then collapses within 10k steps, and d3rlpy's own 10-critic SAC does the same (README, "
-    "actor-critic section, the 10,000-step offline row); the issue's claim is not met",
+    reason="found failing on 2026-12-07 (SAC-N -0.3 vs BC 53.0): on one policy's data the paper's "
+    "SAC-N (critics without layer norm) rises and then collapses within 10k steps, and d3rlpy's "
+    "own 10-critic SAC does the same (README, actor-critic section); the default, with layer "
+    "norm, is the next test",
 )
 def test_offline_sac_n_beats_behaviour_cloning_on_medium(tmp_path):
     paths = pendulum_tiers(tmp_path, steps=20_000, train_steps=10_000, seed=3)
@@ -41,7 +42,32 @@ def test_offline_sac_n_beats_behaviour_cloning_on_medium(tmp_path):
 
     bc = SAC(env, seed=0, buffer_size=medium.n_steps)
     bc.behaviour_cloning(medium, gradient_steps=3000)
-    offline = SACN(env, seed=0, n_critics=5, buffer_size=medium.n_steps)
+    offline = SACN(
+        env, seed=0, n_critics=5, critic_layer_norm=False, buffer_size=medium.n_steps
+    )  # An et al.'s critics (the default normalises them)
     offline.learn_offline(medium, gradient_steps=5000)
+    bc_score, rl_score = score(bc.greedy_policy()), score(offline.greedy_policy())
+    assert rl_score > bc_score + 5, (rl_score, bc_score)
+
+
+@pytest.mark.slow
+def test_offline_sac_n_with_layer_norm_beats_behaviour_cloning_on_medium(tmp_path):
+    # tier seed 5 was generated for this test, after critic_layer_norm had been chosen on the
+    # seed-0 tiers, and was never used to choose a setting (first run: 94.1 vs BC 44.7)
+    paths = pendulum_tiers(tmp_path, steps=100_000, train_steps=10_000, seed=5)
+    info = __import__("json").loads(paths["info"].read_text())
+    medium = load_dataset(paths["medium"])
+    env = gym.make("Pendulum-v1")
+
+    def score(policy):
+        returns = rlcore.run(policy, "Pendulum-v1", episodes=10, seed=7).returns
+        return float(
+            normalized_score(np.mean(returns), info["random_return"], info["expert_return"])
+        )
+
+    bc = SAC(env, seed=0, buffer_size=medium.n_steps)
+    bc.behaviour_cloning(medium, gradient_steps=3000)
+    offline = SACN(env, seed=0, n_critics=5, critic_layer_norm=True, buffer_size=medium.n_steps)
+    offline.learn_offline(medium, gradient_steps=10_000)
     bc_score, rl_score = score(bc.greedy_policy()), score(offline.greedy_policy())
     assert rl_score > bc_score + 5, (rl_score, bc_score)
