@@ -66,6 +66,13 @@ def check_choice(name: str, value: Any, options: Iterable[Any]) -> Any:
     return value
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is True or False (not 0, 1 or a string), else raise naming it."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}.")
+    return value
+
+
 def discrete_size(space: Any, what: str, *, role: str = "observation") -> int:
     """Number of elements of a ``gymnasium.spaces.Discrete`` space (with ``start == 0``).
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rlcore.tabular.base import check_gamma
-from rlcore.validation import check_choice, check_int, check_range
+from rlcore.validation import check_bool, check_choice, check_int, check_range
 
 __all__ = ["DEFAULTS", "ActorCriticConfig"]
 
@@ -133,10 +133,7 @@ class ActorCriticConfig:
         if isinstance(self.hidden, str) or not isinstance(self.hidden, (tuple, list)):
             raise TypeError(f"hidden must be a sequence of layer sizes, got {self.hidden!r}.")
         object.__setattr__(self, "hidden", tuple(check_int("hidden", h, 1) for h in self.hidden))
-        if not isinstance(self.critic_layer_norm, bool):
-            raise TypeError(
-                f"critic_layer_norm must be True or False, got {self.critic_layer_norm!r}."
-            )
+        check_bool("critic_layer_norm", self.critic_layer_norm)
         if isinstance(self.ent_coef, str):
             check_choice("ent_coef", self.ent_coef, ("auto",))
         else:

@@ -50,7 +50,7 @@ from rlcore.diffusion_policy.propose_and_rank import ProposeAndRank, Reduction
 from rlcore.generative.diffusion import SAMPLERS
 from rlcore.generative.ema import EMA
 from rlcore.registry import export
-from rlcore.validation import check_choice, check_int, check_range
+from rlcore.validation import check_bool, check_choice, check_int, check_range
 
 EDP_TARGET_STEPS = 3  # DPM-Solver++ steps of EDP's target action (see DiffusionQLConfig)
 
@@ -112,10 +112,7 @@ class DiffusionQLConfig:
             "backup_samples", self.backup_samples, 1, hint="1 = one next action; 10 = max Q backup."
         )
         check_int("n_candidates", self.n_candidates, 1)
-        if not isinstance(self.critic_layer_norm, bool):
-            raise TypeError(
-                f"critic_layer_norm must be True or False, got {self.critic_layer_norm!r}."
-            )
+        check_bool("critic_layer_norm", self.critic_layer_norm)
         check_int("critics", self.critics, 1)
         check_range("lr", self.lr, 0.0, low_open=True)
         check_int("batch_size", self.batch_size, 1)

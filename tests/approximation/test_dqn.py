@@ -211,6 +211,8 @@ def test_bad_input_is_refused_with_a_clear_message():
         DQN(Chain(), gamma=1.5)
     with pytest.raises(ValueError, match="tau=0 is outside"):
         DQN(Chain(), tau=0)
+    with pytest.raises(TypeError, match="dueling must be True or False, got 1"):
+        DQNConfig(dueling=1)
     with pytest.raises(ValueError, match="unknown DQN preset 'cartpol'"):
         DQNConfig.preset("cartpol")
     if not torch.cuda.is_available():

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlcore.tabular.base import check_epsilon, check_gamma
-from rlcore.validation import check_int, check_range
+from rlcore.validation import check_bool, check_int, check_range
 
 __all__ = ["PRESETS", "DQNConfig"]
 
@@ -114,8 +114,7 @@ class DQNConfig:
             raise TypeError(f"hidden must be a sequence of layer sizes, got {self.hidden!r}.")
         object.__setattr__(self, "hidden", tuple(check_int("hidden", h, 1) for h in self.hidden))
         for flag in ("double", "dueling", "prioritized"):
-            if not isinstance(getattr(self, flag), bool):
-                raise TypeError(f"{flag} must be True or False, got {getattr(self, flag)!r}.")
+            check_bool(flag, getattr(self, flag))
         check_int("n_step", self.n_step, 1, hint="1 gives one-step Q-learning targets.")
         check_range("priority_alpha", self.priority_alpha, 0.0, 1.0)
         check_range("priority_beta_start", self.priority_beta_start, 0.0, 1.0)
