@@ -17,8 +17,6 @@ seed so that all arms share the shared machine's drifting load; torch uses one t
   target entropy -|A|, one gradient step per env step;
 - ``rlcore_sac``: ``agents.sac`` with its defaults, which are exactly those settings;
 - ``rlcore_redq``: ``agents.redq`` (N 10, M 2, G 20, 5,000 random start steps, lr 3e-4);
-- ``rlcore_sac_manual`` / ``rlcore_redq_manual``: the same agents with ``backprop="manual"``
-  (the critic and actor gradients written out by hand, ``rlcore.actor_critic.manual``);
 - ``rlcore_sac_utd20``: SAC with G = 20 (REDQ's ablation without the ensemble);
 - ``rlcore_sac_batched``: ``agents.sac`` with the ensemble's ``batched`` backend (the two critics
   in one ``baddbmm`` per layer instead of ``auto``'s loop at batch 256): a speed probe.
@@ -61,15 +59,7 @@ import torch
 import rlcore
 from rlcore.stats import bootstrap_ci, iqm
 
-ARMS = (
-    "sb3_sac",
-    "rlcore_sac",
-    "rlcore_sac_manual",
-    "rlcore_redq",
-    "rlcore_redq_manual",
-    "rlcore_sac_utd20",
-    "rlcore_sac_batched",
-)
+ARMS = ("sb3_sac", "rlcore_sac", "rlcore_redq", "rlcore_sac_utd20", "rlcore_sac_batched")
 SB3 = dict(
     learning_rate=1e-3,
     batch_size=256,
@@ -108,12 +98,6 @@ def make_rlcore(arm: str, env: gym.Env, seed: int) -> Any:
         if "redq_learning_starts" in OVERRIDES:
             common["learning_starts"] = OVERRIDES["redq_learning_starts"]
         return rlcore.make("agents.redq", env, seed=seed, **common)
-    if arm == "rlcore_sac_manual":  # hand-written gradients (rlcore.actor_critic.manual)
-        return rlcore.make("agents.sac", env, seed=seed, backprop="manual", **common)
-    if arm == "rlcore_redq_manual":
-        if "redq_learning_starts" in OVERRIDES:
-            common["learning_starts"] = OVERRIDES["redq_learning_starts"]
-        return rlcore.make("agents.redq", env, seed=seed, backprop="manual", **common)
     if arm == "rlcore_sac_batched":  # the two critics through one baddbmm per layer
         return rlcore.make("agents.sac", env, seed=seed, backend="batched", **common)
     if arm == "rlcore_sac_utd20":

@@ -49,7 +49,6 @@ import torch
 from gymnasium import spaces
 from torch import Tensor
 
-from rlcore.actor_critic import manual
 from rlcore.actor_critic.config import DEFAULTS, ActorCriticConfig
 from rlcore.actor_critic.flow_actor import FlowActor, flow_action
 from rlcore.actor_critic.losses import (
@@ -177,9 +176,6 @@ class _SoftActorCritic:
         self.actor = actor.to(self.device)
         self.critics = critics.to(self.device)
         self.target_critics = self.critics.target_copy()
-        self._manual = cfg.backprop == "manual"
-        if self._manual:
-            manual.check_supported(self.actor, self.critics, cfg.eta)
         self.target_entropy = (
             -float(self.action_dim) if cfg.target_entropy is None else float(cfg.target_entropy)
         )
@@ -496,9 +492,7 @@ class _SoftActorCritic:
                     w = uncertainty.sunrise_weights(q_t_all, cfg.sunrise_temperature)  # (B,)
             y = soft_q_targets(r_t, discount_t, q_t, log_pi_t, alpha)  # (B,)
         # 2. critics, one stacked forward / backward
-        if self._manual:
-            loss_q, q_tm1 = manual.critic_grads(self.critics, obs_tm1, a_tm1, y, w)
-        elif cfg.eta > 0:
+        if cfg.eta > 0:
             # one action copy per member, so that each member's action gradient is its own
             a_rep = a_tm1.expand(cfg.n_critics, *a_tm1.shape).clone().requires_grad_(True)
             q_tm1 = self.critics(obs_tm1, a_rep).squeeze(-1)  # (N, B)
@@ -507,16 +501,11 @@ class _SoftActorCritic:
         else:
             q_tm1 = self.critics(obs_tm1, a_tm1).squeeze(-1)  # (N, B)
             loss_q = critic_loss(q_tm1, y, w)
-        if not self._manual:
-            self.critic_optimizer.zero_grad(set_to_none=True)
-            loss_q.backward()
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        loss_q.backward()
         self.critic_optimizer.step()
         # 3. actor and entropy coefficient
-        if update_actor and self._manual:
-            loss_pi, log_pi = manual.actor_grads(
-                self.actor, self.critics, obs_tm1, noise[1], alpha, cfg.actor_reduction
-            )
-        elif update_actor:
+        if update_actor:
             a_pi, log_pi = self.actor.sample(obs_tm1, noise[1])
             self.critics.requires_grad_(False)
             q_pi = self.actor_reduction(self.critics(obs_tm1, a_pi).squeeze(-1))  # (B,)
@@ -524,7 +513,6 @@ class _SoftActorCritic:
             loss_pi = actor_loss(q_pi, log_pi, alpha)
             self.actor_optimizer.zero_grad(set_to_none=True)
             loss_pi.backward()
-        if update_actor:
             self.actor_optimizer.step()
             if self.alpha_optimizer is not None:
                 loss_alpha = entropy_coef_loss(self.log_alpha, log_pi, self.target_entropy)

@@ -72,10 +72,6 @@ class ActorCriticConfig:
         log_every: steps between the metrics ``observe`` returns.
         actor: "gaussian" (the squashed Gaussian, ``SquashedGaussianActor``) or "flow" (a
             conditional neural spline flow with an exact log pi, ``flow_actor.FlowActor``).
-        backprop: "autograd" (every configuration) or "manual": the critic and actor gradients
-            written out by hand (``rlcore.actor_critic.manual``; the same gradients to rounding,
-            no autograd graph: faster on a CPU for SAC-sized networks). Covers the Gaussian
-            actor with ReLU critics without layer normalisation and eta = 0 (SAC, REDQ, SAC-N).
     """
 
     n_critics: int = 2
@@ -104,7 +100,6 @@ class ActorCriticConfig:
     torch_threads: int | None = 1
     log_every: int = 1000
     actor: Literal["gaussian", "flow"] = "gaussian"
-    backprop: Literal["autograd", "manual"] = "autograd"
 
     def __post_init__(self) -> None:
         check_int(
@@ -165,7 +160,6 @@ class ActorCriticConfig:
             check_int("torch_threads", self.torch_threads, 1)
         check_int("log_every", self.log_every, 1)
         check_choice("actor", self.actor, ("gaussian", "flow"))
-        check_choice("backprop", self.backprop, ("autograd", "manual"))
         if self.actor == "flow" and self.ucb_candidates:
             raise ValueError(
                 f"ucb_candidates={self.ucb_candidates} with actor='flow': UCB selection is built "
