@@ -55,3 +55,22 @@ def test_maze_methods_are_checked_and_listed(tmp_path):
                    methods=["d3rlpy_iql"])  # fmt: skip
     agents = bench._maze_agents(None, None, None, None, 0, 1, "python")
     assert tuple(agents) == bench.MAZE_METHODS
+
+
+def test_reward_tuning_maps_sparse_rewards_and_keeps_the_rest():
+    import numpy as np
+
+    from rlcore.data import EpisodeDataset
+
+    bench = _load("offline_generative")
+    steps = [
+        dict(observations=np.zeros((3, 2)), actions=np.zeros((3, 1)),
+             rewards=np.array([0.0, 1.0, 0.0]), next_observations=np.ones((3, 2)),
+             terminations=np.zeros(3, bool),
+             truncations=np.array([False, False, True]))
+    ]  # fmt: skip
+    data = EpisodeDataset.from_episodes(steps)
+    tuned = bench._reward_tuned(data)
+    np.testing.assert_array_equal(tuned.rewards, [-2.0, 2.0, -2.0])  # (r - 0.5) * 4
+    np.testing.assert_array_equal(tuned.observations, data.observations)
+    np.testing.assert_array_equal(data.rewards, [0.0, 1.0, 0.0])  # the input is not changed
