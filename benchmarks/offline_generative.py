@@ -15,8 +15,9 @@ policy's actions over the data, seed 0). ``--methods`` picks a subset.
 maze: normalised D4RL score of Diffuser (guided, unguided; replaying planned actions, or
 ``diffuser_track``: a strided state plan followed by ``StateTracker``, Janner et al.'s maze2d
 execution), Decision Diffuser (goal; also ``decision_diffuser_track``), IDQL, IQL, Diffusion-QL
-(through the chain, and with EDP: ``diffusion_ql_edp``),
-Gaussian BC and, with ``--d3rlpy-python``, d3rlpy 2.8.1's IQL and TD3+BC (trained and served by
+(through the chain, and with EDP: ``diffusion_ql_edp``; EDP with layer-normalised critics,
+``diffusion_ql_edp_ln``; EDP on rewards (r - 0.5) * 4, its authors' AntMaze reward tuning,
+``diffusion_ql_edp_rtune``), Gaussian BC and, with ``--d3rlpy-python``, d3rlpy 2.8.1's IQL and TD3+BC (trained and served by
 benchmarks/d3rlpy_runner.py in that interpreter) on envs.point_maze_dataset data; ``--methods``
 picks a subset.
 

@@ -5,7 +5,10 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from rlcore.data import EpisodeDataset
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -58,10 +61,6 @@ def test_maze_methods_are_checked_and_listed(tmp_path):
 
 
 def test_reward_tuning_maps_sparse_rewards_and_keeps_the_rest():
-    import numpy as np
-
-    from rlcore.data import EpisodeDataset
-
     bench = _load("offline_generative")
     steps = [
         dict(observations=np.zeros((3, 2)), actions=np.zeros((3, 1)),
