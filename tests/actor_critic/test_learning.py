@@ -1,6 +1,8 @@
 """Learning tests (slow): SAC's defaults learn Pendulum-v1; offline SAC-N with layer-normalised
 critics beats behaviour cloning on the medium tier (the paper's SAC-N, without, does not)."""
 
+import json
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -24,7 +26,7 @@ def _sac_n_and_bc_scores(tmp_path, tier_steps, tier_seed, layer_norm, gradient_s
     """(SAC-N's score, BC's score) on the medium tier of ``pendulum_tiers(seed=tier_seed)``:
     SAC-N (N 5) offline for ``gradient_steps``, BC for 3,000; 10 greedy episodes each."""
     paths = pendulum_tiers(tmp_path, steps=tier_steps, train_steps=10_000, seed=tier_seed)
-    info = __import__("json").loads(paths["info"].read_text())
+    info = json.loads(paths["info"].read_text())
     medium = load_dataset(paths["medium"])
     env = gym.make("Pendulum-v1")
 
