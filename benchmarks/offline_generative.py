@@ -17,9 +17,11 @@ maze: normalised D4RL score of Diffuser (guided, unguided; replaying planned act
 execution), Decision Diffuser (goal; also ``decision_diffuser_track``), IDQL, IQL, Diffusion-QL
 (through the chain, and with EDP: ``diffusion_ql_edp``; EDP with layer-normalised critics,
 ``diffusion_ql_edp_ln``; EDP on rewards (r - 0.5) * 4, its authors' AntMaze reward tuning,
-``diffusion_ql_edp_rtune``), Gaussian BC and, with ``--d3rlpy-python``, d3rlpy 2.8.1's IQL and TD3+BC (trained and served by
-benchmarks/d3rlpy_runner.py in that interpreter) on envs.point_maze_dataset data; ``--methods``
-picks a subset.
+``diffusion_ql_edp_rtune``; that plus the rest of their AntMaze U-maze settings,
+``diffusion_ql_edp_antmaze``), Gaussian BC and, with ``--d3rlpy-python``, d3rlpy 2.8.1's IQL and
+TD3+BC (trained and served by benchmarks/d3rlpy_runner.py in that interpreter; IQL also on the
+tuned rewards, ``d3rlpy_iql_rtune``) on envs.point_maze_dataset data; ``--methods`` picks a
+subset.
 
     python benchmarks/offline_generative.py maze --methods diffuser_track,d3rlpy_iql \
         --d3rlpy-python .venv-d3rlpy/bin/python --seeds 3
@@ -223,9 +225,11 @@ MAZE_METHODS = (
     "diffusion_ql_edp",
     "diffusion_ql_edp_ln",
     "diffusion_ql_edp_rtune",
+    "diffusion_ql_edp_antmaze",
     "gaussian_bc",
     "d3rlpy_iql",
     "d3rlpy_td3bc",
+    "d3rlpy_iql_rtune",
 )
 # Track mode: a state plan of H points, `stride` env steps apart, covering about the longest
 # shortest path at full speed (U-maze ~28 steps; medium and large scaled by their path lengths).
@@ -404,6 +408,9 @@ def _maze_agents(data, cfg, track_cfg, goal, seed, steps, d3rlpy_python):
             ),
             steps,
         ),
+        "diffusion_ql_edp_antmaze": lambda: _fitted(  # + the rest of their AntMaze U-maze row
+            DiffusionQL(_reward_tuned(data), _antmaze_umaze_config(actor), seed=seed), steps
+        ),
         "gaussian_bc": lambda: _bc(data, seed, steps),
     }
     if d3rlpy_python:
@@ -411,7 +418,17 @@ def _maze_agents(data, cfg, track_cfg, goal, seed, steps, d3rlpy_python):
             agents[f"d3rlpy_{algo}"] = lambda algo=algo: D3rlpyPolicy(
                 d3rlpy_python, data, algo, steps, seed
             )
+        agents["d3rlpy_iql_rtune"] = lambda: D3rlpyPolicy(  # the same tuning, for fairness
+            d3rlpy_python, _reward_tuned(data), "iql", steps, seed
+        )
     return agents
+
+
+def _antmaze_umaze_config(actor):
+    """Wang et al.'s Diffusion-QL settings for AntMaze U-maze (their code's hyper-parameter
+    table: eta 0.5, gradient norm 2.0, lr 3e-4, no max Q backup, reward tuning; critics of 3
+    hidden layers), with EDP's action approximation. Their critics use Mish, ours ReLU."""
+    return DiffusionQLConfig(actor=actor, action_approx="edp", eta=0.5, grad_norm=2.0, depth=3)
 
 
 def _reward_tuned(data):
