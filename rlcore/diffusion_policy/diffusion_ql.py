@@ -279,7 +279,9 @@ class DiffusionQL(OfflineCheckpoint):
             bc_loss = self.actor.loss(s_tm1, a_tm1, g)
             a_pi = self.actor.sample(s_tm1, 1, g)[:, 0] if c.eta > 0 else None
         if a_pi is not None:
+            self.q.requires_grad_(False)  # the actor's gradient flows through Q to a_pi only
             q_pi = self._q_min(self.q, s_tm1, a_pi)
+            self.q.requires_grad_(True)
             actor_loss = bc_loss - c.eta * q_pi.mean() / q_pi.abs().mean().detach().clamp_min(1e-6)
         else:
             actor_loss = bc_loss

@@ -354,8 +354,9 @@ def _member_norms(grads):
 
 def test_grad_norm_clips_each_critic_and_the_actor(bandit_data, tmp_path):
     """grad_norm = g: at Adam's step each critic member's gradient is the unclipped one times
-    min(1, g / ||g_k||) (a naive per-member rescale) and the actor's norm is at most g; a bound
-    no gradient reaches changes nothing, and the bound travels through save / load."""
+    min(1, g / ||g_k||) (a naive per-member rescale) and the actor's norm is at most g (its
+    step leaves Q's gradients as they were); a bound no gradient reaches changes nothing, and
+    the bound travels through save / load."""
     free = _dql(bandit_data, gamma=0.9)
     clipped = _dql(bandit_data, gamma=0.9, grad_norm=1e-3)
     raw, got = _grads_at_step(free), _grads_at_step(clipped)
@@ -366,6 +367,8 @@ def test_grad_norm_clips_each_critic_and_the_actor(bandit_data, tmp_path):
     for g_raw, g_clip in zip(raw["q"], got["q"]):
         scale = (1e-3 / (norms + 1e-6)).view(-1, *([1] * (g_raw.dim() - 1)))
         torch.testing.assert_close(g_clip, g_raw * scale, rtol=1e-5, atol=1e-12)
+    for p, g in zip(clipped.q.parameters(), got["q"]):  # the actor step adds nothing to Q's
+        assert torch.equal(p.grad, g)
     actor_norm = torch.cat([g.flatten() for g in got["actor"]]).norm()
     assert torch.cat([g.flatten() for g in raw["actor"]]).norm() > 1e-2
     assert 0 < actor_norm <= 1e-3 * (1 + 1e-4)
